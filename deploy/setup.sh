@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Set up passersby on a fresh Linux machine: system libraries, a virtual
+# environment in .venv, the package, and the default weights. Safe to run again.
+#   deploy/setup.sh          player set-up
+#   deploy/setup.sh --test   also the test tools (Xvfb, pytest, OpenCV)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+# 1. System libraries: EGL + Mesa give GL without a screen (offscreen renders and
+#    tests); Xvfb + xauth give the window tests a virtual screen. Installed only when
+#    missing, and only if we may (root, or sudo without a password).
+need=()
+for pkg in libegl1 libgl1-mesa-dri; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ "$want_test" = 1 ]; then
+  for pkg in xvfb xauth; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+fi
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+    echo "setup: please install these system packages first: ${need[*]}" >&2; exit 1
+  fi
+  echo "setup: installing ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# 2. A virtual environment of our own, so the system Python stays untouched.
+py=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+
+# 3. torch first and pinned: an unpinned torch pulls a multi-GB CUDA build. On a
+#    machine without an NVIDIA GPU we take the CPU build; a GPU box keeps whatever
+#    torch it has (e.g. JetPack's) or sets PASSERSBY_TORCH.
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  torch_req=${PASSERSBY_TORCH:-torch==2.13.0}
+  echo "setup: installing $torch_req"
+  "${pip[@]}" install "$torch_req"
+fi
+
+# 4. The package itself (editable, so weights/ and shaders/ stay in this checkout).
+extra=""
+[ "$want_test" = 1 ] && extra="[test]"
+"${pip[@]}" install -e ".$extra"
+
+# 5. Default weights: downloaded once, checked by sha256, converted to safetensors.
+if ! .venv/bin/passersby weights verify >/dev/null 2>&1; then
+  .venv/bin/passersby weights fetch
+fi
+echo "setup: ready"

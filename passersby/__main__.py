@@ -1,0 +1,3 @@
+from passersby.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,241 @@
+"""YAML configuration -> frozen dataclasses, validated strictly.
+
+Every field carries its allowed range in `metadata`; an unknown key, a wrong type
+or an out-of-range value raises ConfigError naming the file, the dotted key, the
+value and what is allowed. Defaults live in passersby/defaults.yaml (the artist's
+starting point, commented) and must equal the dataclass defaults (a test checks).
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from passersby.errors import UserError
+
+DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+
+
+class ConfigError(UserError, ValueError):
+    """A bad configuration value; the message says where, what and how to fix it."""
+
+
+def _f(default: Any, lo: float | None = None, hi: float | None = None,
+       choices: tuple | None = None, doc: str = "") -> Any:
+    meta = {"lo": lo, "hi": hi, "choices": choices, "doc": doc}
+    if isinstance(default, list):
+        return field(default_factory=lambda d=default: tuple(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TransformConfig:
+    """Image-space transform applied before the encoder reads the picture back."""
+    zoom: float = _f(1.04, 0.5, 2.0, doc="scale about the centre; >1 zooms in")
+    rotate_degrees: float = _f(0.0, -45.0, 45.0)
+    shift_x: float = _f(0.0, -0.5, 0.5, doc="fraction of the width")
+    shift_y: float = _f(0.0, -0.5, 0.5, doc="fraction of the height")
+    mirror: bool = _f(False, doc="flip left-right")
+    blur: float = _f(0.0, 0.0, 4.0, doc="gaussian sigma in generator pixels")
+
+
+@dataclass(frozen=True)
+class TraversalConfig:
+    mode: str = _f("feedback", choices=("feedback", "drift"))
+    correlation_seconds: float = _f(5.0, 0.25, 600.0,
+                                    doc="time constant of the Ornstein-Uhlenbeck walk")
+    feedback: float = _f(0.5, 0.0, 2.0,
+                         doc="pull toward what the encoder reads, relative to the walk's rate")
+    transform: TransformConfig = field(default_factory=TransformConfig)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    seed: int | None = _f(None, 0, 2**128 - 1, doc="edition seed; null draws one")
+    keyframes_per_second: float = _f(4.0, 0.1, 60.0)
+    device: str = _f("auto", choices=("auto", "cpu", "cuda"))
+    threads: int = _f(0, 0, 256, doc="torch CPU threads; 0 picks for you")
+    queue: int = _f(4, 2, 64, doc="keyframes held between generator and renderer")
+
+
+@dataclass(frozen=True)
+class WeightsConfig:
+    generator: str = _f("dcgan64-standin", doc="weight package name under the weights dir")
+    encoder: str = _f("dcgan64-standin-encoder")
+    dir: str | None = _f(None, doc="weights directory; null = the project's weights/")
+
+
+@dataclass(frozen=True)
+class LookConfig:
+    work_size: int = _f(256, 64, 2048, doc="square size at which the painterly passes run")
+    morph_curve: str = _f("smooth", choices=("linear", "smooth"))
+    painterly: float = _f(0.55, 0.0, 1.0, doc="mix of the Kuwahara oil-paint filter")
+    painterly_radius: int = _f(3, 1, 8, doc="Kuwahara radius in work pixels")
+    sharpen: float = _f(0.35, 0.0, 2.0)
+    exposure: float = _f(0.0, -3.0, 3.0, doc="stops")
+    contrast: float = _f(1.08, 0.0, 3.0)
+    saturation: float = _f(0.85, 0.0, 3.0)
+    warmth: float = _f(0.06, -1.0, 1.0, doc="shift toward amber (+) or blue (-)")
+    gamma: float = _f(1.0, 0.2, 5.0)
+    vignette: float = _f(0.45, 0.0, 2.0)
+    grain: float = _f(0.035, 0.0, 0.5)
+    aspect: float = _f(0.8, 0.3, 3.0, doc="portrait width / height")
+    portrait_height: float = _f(0.84, 0.1, 1.0, doc="fraction of the output height")
+    mat_color: tuple = _f([0.10, 0.09, 0.085], 0.0, 1.0, doc="RGB 0..1 of the mat")
+    frame_color: tuple = _f([0.78, 0.70, 0.55], 0.0, 1.0, doc="RGB 0..1 of the thin inner frame")
+    frame_width: float = _f(0.004, 0.0, 0.1, doc="fraction of the output height")
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    monitor: int = _f(0, 0, 16, doc="index of the monitor to go fullscreen on")
+    fullscreen: bool = _f(True)
+    window_size: tuple = _f([960, 1080], 64, 16384, doc="size when windowed")
+    vsync: bool = _f(True)
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    fps: float = _f(30.0, 1.0, 240.0)
+    size: tuple = _f([512, 512], 16, 16384, doc="offscreen output WxH")
+    seconds: float = _f(30.0, 0.1, 86400.0)
+
+
+@dataclass(frozen=True)
+class Config:
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    traversal: TraversalConfig = field(default_factory=TraversalConfig)
+    weights: WeightsConfig = field(default_factory=WeightsConfig)
+    look: LookConfig = field(default_factory=LookConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+
+
+def _check_scalar(value: Any, tp: Any, meta: dict, where: str) -> Any:
+    allowed = _allowed(tp, meta)
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _check_scalar(value, args[0], meta, where)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} = {value!r}: expected true or false")
+        return value
+    if tp is int:
+        if isinstance(value, str) and value.lower().startswith("0x"):
+            try:
+                value = int(value, 16)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} = {value!r}: expected an integer {allowed}")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} = {value!r}: expected a number {allowed}")
+        value = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} = {value!r}: expected text {allowed}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{where} = {value!r}: not one of {list(meta['choices'])}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if isinstance(value, (int, float)) and ((lo is not None and value < lo) or
+                                            (hi is not None and value > hi)):
+        raise ConfigError(f"{where} = {value!r}: out of range {allowed}")
+    return value
+
+
+def _allowed(tp: Any, meta: dict) -> str:
+    if meta.get("choices"):
+        return f"(one of {list(meta['choices'])})"
+    lo, hi = meta.get("lo"), meta.get("hi")
+    return f"({lo} to {hi})" if lo is not None else ""
+
+
+def _check_tuple(value: Any, default: tuple, meta: dict, where: str) -> tuple:
+    if not isinstance(value, (list, tuple)) or len(value) != len(default):
+        raise ConfigError(f"{where} = {value!r}: expected a list of {len(default)} numbers "
+                          f"{_allowed(float, meta)}")
+    tp = type(default[0])
+    return tuple(_check_scalar(v, tp, meta, f"{where}[{i}]") for i, v in enumerate(value))
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'top level'} = {data!r}: expected a mapping of keys")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(f"unknown key {prefix}{unknown[0]}: allowed keys here are "
+                          f"{sorted(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        f, tp, key = fields[name], hints[name], f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value, key)
+        elif tp is tuple:
+            kwargs[name] = _check_tuple(value, f.default_factory(), f.metadata, key)
+        else:
+            kwargs[name] = _check_scalar(value, tp, f.metadata, key)
+    return cls(**kwargs)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e.strerror}); "
+                          f"check the path given with --config") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top, got {data!r}")
+    return data
+
+
+def load(path: str | Path | None = None, overrides: dict | None = None) -> Config:
+    """Defaults, then the file at `path` (if any), then `overrides` (from the CLI)."""
+    data = read_yaml(DEFAULTS_FILE)
+    source = str(DEFAULTS_FILE)
+    if path is not None:
+        data = _merge(data, read_yaml(Path(path)))
+        source = str(path)
+    try:
+        cfg = _build(Config, data, "")
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    if overrides:
+        try:
+            cfg = _build(Config, _merge(data, overrides), "")
+        except ConfigError as e:
+            raise ConfigError(f"command line: {e}") from None
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict:
+    """Plain data (lists, not tuples) for YAML/JSON."""
+    def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        return list(v) if isinstance(v, tuple) else v
+    return conv(cfg)

@@ -1,0 +1,205 @@
+"""Where pictures go: a glfw window (one per screen) or an offscreen EGL target.
+
+The window owns GL (context, swap, input); the renderer only draws into `fbo`.
+Nothing happens at import: glfw and the contexts are created by the classes.
+"""
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any
+
+import moderngl
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class DisplayError(RuntimeError):
+    """No usable display or GL context; the message says what to install or use."""
+
+
+def _check_size(size: tuple[int, int], where: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise DisplayError(f"{where}: size {size!r} is not a (width, height) pair") from None
+    if w < 1 or h < 1:
+        raise DisplayError(f"{where}: size {w}x{h} must be at least 1x1")
+    return w, h
+
+
+def standalone_context() -> moderngl.Context:
+    """A headless GL 3.3+ context: EGL first (no display needed), then the default."""
+    try:
+        return moderngl.create_standalone_context(require=330, backend="egl")
+    except Exception as egl_error:  # moderngl/glcontext raise several types
+        log.info("EGL standalone context failed (%s); trying the default backend", egl_error)
+        try:
+            return moderngl.create_standalone_context(require=330)
+        except Exception as default_error:
+            raise DisplayError(
+                f"no headless OpenGL 3.3 context: EGL failed ({egl_error}) and the default "
+                f"backend failed ({default_error}); install Mesa's EGL and drivers "
+                f"(apt-get install -y libegl1 libgl1-mesa-dri) or a GPU driver") from None
+
+
+class Offscreen:
+    """A headless framebuffer of `size` (W, H) to render into and read back."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self._size = _check_size(size, "Offscreen")
+        self._ctx = standalone_context()
+        self._rbo = self._ctx.renderbuffer(self._size, 4)           # RGBA8
+        self._fbo = self._ctx.framebuffer(color_attachments=[self._rbo])
+        w, h = self._size
+        self._raw = np.empty((h, w, 3), np.uint8)    # as GL gives it: bottom row first
+        self._out = np.empty((h, w, 3), np.uint8)    # top row first
+
+    @property
+    def ctx(self) -> moderngl.Context:
+        return self._ctx
+
+    @property
+    def fbo(self) -> moderngl.Framebuffer:
+        return self._fbo
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._size
+
+    def read(self) -> np.ndarray:
+        """The framebuffer as [H,W,3] uint8, top row first.
+
+        Returns the same preallocated array every call: copy it to keep a frame.
+        """
+        self._fbo.read_into(self._raw, components=3, alignment=1)
+        np.copyto(self._out, self._raw[::-1])
+        return self._out
+
+    def release(self) -> None:
+        self._fbo.release()
+        self._rbo.release()
+        self._ctx.release()
+
+    def __enter__(self) -> Offscreen:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
+
+
+class Window:
+    """A glfw window with a GL 3.3 core context; fullscreen on a chosen monitor."""
+
+    def __init__(self, title: str = "passersby", monitor_index: int = 0,
+                 fullscreen: bool = True, size: tuple[int, int] = (960, 1080),
+                 vsync: bool = True) -> None:
+        import glfw  # imported here: importing passersby.display must not need glfw
+
+        self._glfw = glfw
+        w, h = _check_size(size, "Window")
+        if not glfw.init():
+            raise DisplayError(
+                "no display: glfw could not initialise (DISPLAY/WAYLAND_DISPLAY not set "
+                "or the display server refused); start the player from the desktop "
+                "session, or use `passersby render` for offscreen output")
+        try:
+            self._win = self._create(glfw, title, monitor_index, fullscreen, (w, h))
+            glfw.make_context_current(self._win)
+            glfw.swap_interval(1 if vsync else 0)
+            if fullscreen:
+                glfw.set_input_mode(self._win, glfw.CURSOR, glfw.CURSOR_HIDDEN)
+            glfw.set_key_callback(self._win, self._on_key)
+            self._ctx = moderngl.create_context(require=330)
+        except BaseException:
+            glfw.terminate()
+            raise
+        self._fb_size = tuple(glfw.get_framebuffer_size(self._win))
+        self._fbo = self._ctx.detect_framebuffer()
+        log.info("window %dx%d (%s) on %s", *self._fb_size,
+                 "fullscreen" if fullscreen else "windowed", self._ctx.info["GL_RENDERER"])
+
+    @staticmethod
+    def _create(glfw: Any, title: str, monitor_index: int, fullscreen: bool,
+                size: tuple[int, int]) -> Any:
+        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+        monitor = None
+        if fullscreen:
+            monitors = glfw.get_monitors() or []
+            if not 0 <= monitor_index < len(monitors):
+                raise DisplayError(
+                    f"monitor index {monitor_index} is out of range: {len(monitors)} "
+                    f"monitor(s) found (valid: 0..{len(monitors) - 1}); set display.monitor "
+                    f"in the config or connect the screen")
+            monitor = monitors[monitor_index]
+            mode = glfw.get_video_mode(monitor)
+            for hint, value in ((glfw.RED_BITS, mode.bits.red), (glfw.GREEN_BITS, mode.bits.green),
+                                (glfw.BLUE_BITS, mode.bits.blue),
+                                (glfw.REFRESH_RATE, mode.refresh_rate)):
+                glfw.window_hint(hint, value)
+            size = (mode.size.width, mode.size.height)
+        win = glfw.create_window(size[0], size[1], title, monitor, None)
+        if not win:
+            raise DisplayError(
+                f"glfw could not create a {size[0]}x{size[1]} OpenGL 3.3 core window; the "
+                f"display's GL driver may be missing (apt-get install -y libgl1-mesa-dri) "
+                f"or too old; `passersby render` works offscreen")
+        return win
+
+    def _on_key(self, win: Any, key: int, scancode: int, action: int, mods: int) -> None:
+        glfw = self._glfw
+        if action == glfw.PRESS and key in (glfw.KEY_ESCAPE, glfw.KEY_Q):
+            glfw.set_window_should_close(win, True)
+
+    @property
+    def ctx(self) -> moderngl.Context:
+        return self._ctx
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Framebuffer size in pixels (differs from the window size on HiDPI)."""
+        return tuple(self._glfw.get_framebuffer_size(self._win))
+
+    @property
+    def fbo(self) -> moderngl.Framebuffer:
+        """The default framebuffer, re-detected after a resize so .size is current."""
+        size = self.size
+        if size != self._fb_size:
+            self._fbo.use()
+            self._ctx.viewport = (0, 0, *size)
+            self._fbo = self._ctx.detect_framebuffer()
+            self._fb_size = size
+            log.info("window framebuffer resized to %dx%d", *size)
+        return self._fbo
+
+    def should_close(self) -> bool:
+        return bool(self._glfw.window_should_close(self._win))
+
+    def request_close(self) -> None:
+        self._glfw.set_window_should_close(self._win, True)
+
+    def poll(self) -> None:
+        self._glfw.poll_events()
+
+    def swap(self) -> None:
+        self._glfw.swap_buffers(self._win)
+
+    def close(self) -> None:
+        if self._win is None:
+            return
+        self._ctx.release()
+        self._glfw.destroy_window(self._win)
+        self._glfw.terminate()
+        self._win = None
+
+    def __enter__(self) -> Window:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,15 @@
+"""Network architectures, one small file each, built from a manifest's `arch` + `args`."""
+from __future__ import annotations
+
+from torch import nn
+
+
+def build(arch: str, args: dict) -> nn.Module:
+    """Instantiate architecture `arch` with `args` (as recorded in a weight manifest)."""
+    from passersby.models.dcgan import Generator
+    from passersby.models.encoder import Encoder
+
+    table = {"dcgan-generator": Generator, "conv-encoder": Encoder}
+    if arch not in table:
+        raise ValueError(f"unknown architecture {arch!r}; known: {sorted(table)}")
+    return table[arch](**args)

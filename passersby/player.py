@@ -1,0 +1,169 @@
+"""The loop: take keyframes, morph, render, present. The only module that sees both
+the torch side (stream, chain) and the GL side (pipeline, display)."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from passersby import rng, state
+from passersby.chain import Chain
+from passersby.config import Config
+from passersby.frames import Frame, FrameQueue
+from passersby.morph import Morph
+from passersby.stream import Producer, Stream
+from passersby.weights import weights_dir
+
+log = logging.getLogger(__name__)
+SAVE_EVERY_S = 120.0  # state writes are rare: flash storage wears out
+
+
+@dataclass
+class Session:
+    cfg: Config
+    chain: Chain
+    stream: Stream
+    queue: FrameQueue
+    producer: Producer
+    saver: state.Saver | None
+
+    def snapshot(self, shown: Frame) -> state.State:
+        return state.State(self.stream.seed, shown.step, shown.z,
+                           self.chain.generator_manifest["tensors_sha256"])
+
+    def save(self, shown: Frame | None) -> None:
+        if self.saver is not None and shown is not None:
+            self.saver.save(self.snapshot(shown))
+
+
+def _threads(cfg: Config, live: bool) -> int:
+    if cfg.stream.threads:
+        return cfg.stream.threads
+    cores = os.cpu_count() or 1
+    return max(1, cores // 2) if live else cores  # live: leave cores to the GL driver
+
+
+def open_session(cfg: Config, state_dir: Path | None, live: bool) -> Session:
+    """Load the chain, find the edition and its place, start the producer."""
+    torch.set_num_threads(_threads(cfg, live))
+    chain = Chain.load(weights_dir(cfg.weights.dir), cfg.weights.generator,
+                       cfg.weights.encoder or None, cfg.stream.device)
+    saved = state.load(state_dir) if state_dir else None
+    gen_sha = chain.generator_manifest["tensors_sha256"]
+    step, z = 0, None
+    if saved is not None:
+        step, z = saved.step, saved.z
+        if saved.generator_sha256 != gen_sha or z is None or z.shape != (chain.nz,):
+            log.warning("state in %s was made with other weights (%s...); the edition "
+                        "goes on from step %d in this generator's space",
+                        state_dir, saved.generator_sha256[:12], step)
+            z = None if z is None or z.shape != (chain.nz,) else z
+    seed = cfg.stream.seed if cfg.stream.seed is not None else \
+        saved.seed if saved is not None else rng.new_seed()
+    if saved is not None and seed != saved.seed:
+        log.warning("config seed differs from the state's edition seed; the config wins")
+        step, z = 0, None
+    if z is None and step:
+        z = rng.normal(seed, step, chain.nz)
+    log.info("edition %032x, step %d, %s on %s", seed, step, cfg.weights.generator, chain.device)
+    stream = Stream(chain, cfg.traversal, cfg.stream.keyframes_per_second, seed, step, z)
+    queue = FrameQueue(cfg.stream.queue)
+    producer = Producer(stream, queue, lockstep=not live).start()
+    saver = state.Saver(state_dir) if state_dir else None
+    return Session(cfg, chain, stream, queue, producer, saver)
+
+
+def _first_two(session: Session, timeout: float = 120.0) -> tuple[Frame, Frame]:
+    frames = [session.queue.get(timeout), session.queue.get(timeout)]
+    if frames[0] is None or frames[1] is None:
+        raise RuntimeError(f"the generator made no keyframe in {timeout:.0f} s "
+                           f"({session.producer.error or 'no error reported'})")
+    return frames[0], frames[1]
+
+
+def render_offscreen(cfg: Config, out: Path, state_dir: Path | None,
+                     progress: Callable[[int, int], None] | None = None) -> Path:
+    """Write cfg.render.seconds of the stream, exactly as the window would show it."""
+    from passersby.display import Offscreen
+    from passersby.render.pipeline import Pipeline
+    from passersby.video import open_writer
+
+    size = tuple(cfg.render.size)
+    n_frames = max(1, round(cfg.render.seconds * cfg.render.fps))
+    writer = open_writer(out, size, cfg.render.fps)  # fails early on a bad destination
+    session = open_session(cfg, state_dir, live=False)
+    shown: Frame | None = None
+    try:
+        off = Offscreen(size)
+        pipe = Pipeline(off.ctx, cfg.look, (session.chain.size,) * 2)
+        prev, shown = _first_two(session)
+        pipe.set_keyframes(prev.image, shown.image)
+        morph: Morph[Frame] = Morph(1.0 / cfg.stream.keyframes_per_second)
+
+        def take() -> Frame | None:
+            frame = session.queue.get(timeout=120.0)
+            if frame is None:
+                raise RuntimeError(f"generator stalled: {session.producer.error}")
+            return frame
+
+        for i in range(n_frames):
+            for frame in morph.advance(1.0 / cfg.render.fps if i else 0.0, take):
+                pipe.push_keyframe(frame.image)
+                shown = frame
+            pipe.render(off.fbo, morph.t, i / cfg.render.fps)
+            writer.write(off.read())
+            if progress:
+                progress(i + 1, n_frames)
+        pipe.release()
+    finally:
+        session.producer.stop()
+        session.save(shown)
+    return writer.close()
+
+
+def run_window(cfg: Config, state_dir: Path | None, windowed: bool) -> dict:
+    """The endless stream in a glfw window until Esc/Q or the window closes."""
+    from passersby.display import Window
+    from passersby.render.pipeline import Pipeline
+
+    disp = cfg.display if not windowed else replace(cfg.display, fullscreen=False)
+    window = Window("passersby", disp.monitor, disp.fullscreen, tuple(disp.window_size),
+                    disp.vsync)
+    session = open_session(cfg, state_dir, live=True)
+    shown: Frame | None = None
+    try:
+        pipe = Pipeline(window.ctx, cfg.look, (session.chain.size,) * 2)
+        prev, shown = _first_two(session)
+        pipe.set_keyframes(prev.image, shown.image)
+        morph: Morph[Frame] = Morph(1.0 / cfg.stream.keyframes_per_second)
+        start = last = last_save = last_log = time.perf_counter()
+        frames = 0
+        while not window.should_close():
+            now = time.perf_counter()
+            for frame in morph.advance(now - last, session.queue.get_nowait):
+                pipe.push_keyframe(frame.image)
+                shown = frame
+            last = now
+            pipe.render(window.fbo, morph.t, now - start)
+            window.swap()
+            window.poll()
+            frames += 1
+            if now - last_save > SAVE_EVERY_S:
+                session.save(shown)
+                last_save = now
+            if now - last_log > 60.0:
+                log.info("%.1f fps, step %d, held %.1f s in all, %d keyframes dropped",
+                         frames / (now - start), shown.step, morph.held, session.queue.dropped)
+                last_log = now
+        pipe.release()
+        return {"frames": frames, "seconds": time.perf_counter() - start,
+                "step": shown.step, "held_s": morph.held}
+    finally:
+        session.producer.stop()
+        session.save(shown)
+        window.close()

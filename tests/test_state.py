@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from passersby import state
+
+
+def make(step: int) -> state.State:
+    return state.State(seed=(1 << 127) + 5, step=step,
+                       z=np.arange(100, dtype=np.float32) * step, generator_sha256="ab" * 32)
+
+
+def test_roundtrip_and_previous_generation(tmp_path: Path) -> None:
+    s = state.Saver(tmp_path)
+    assert state.load(tmp_path) is None
+    assert s.save(make(1)) and s.save(make(2))
+    got = state.load(tmp_path)
+    assert got is not None and got.step == 2 and got.seed == (1 << 127) + 5
+    assert np.array_equal(got.z, make(2).z)
+    assert (tmp_path / state.PREVIOUS).exists()
+
+
+@pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2], lambda b: b.replace(b'"step": 2', b'"step": 3'),
+                                    lambda b: b"", lambda b: b"\x00" * 50])
+def test_corrupt_current_falls_back_to_previous(tmp_path: Path, damage, caplog) -> None:  # type: ignore[no-untyped-def]
+    s = state.Saver(tmp_path)
+    s.save(make(1))
+    s.save(make(2))
+    cur = tmp_path / state.CURRENT
+    cur.write_bytes(damage(cur.read_bytes()))
+    with caplog.at_level(logging.WARNING):
+        got = state.load(tmp_path)
+    assert got is not None and got.step == 1
+    assert "unreadable" in caplog.text
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_unwritable_directory_warns_once_and_runs_on(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    tmp_path.chmod(0o500)
+    try:
+        s = state.Saver(tmp_path / "sub")
+        with caplog.at_level(logging.WARNING):
+            assert not s.save(make(1)) and not s.save(make(2))
+        assert caplog.text.count("running on in memory") == 1
+    finally:
+        tmp_path.chmod(0o700)
+
+
+def test_unwritable_path_as_root_too(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    s = state.Saver(blocker / "state")  # a folder below a file can never be made
+    with caplog.at_level(logging.WARNING):
+        assert not s.save(make(1)) and not s.save(make(2))
+    assert caplog.text.count("running on in memory") == 1

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from passersby import weights
+from passersby.weights import WeightsError
+
+GEN = "dcgan64-standin"
+
+
+@pytest.fixture()
+def copy(weights_root: Path, tmp_path: Path) -> Path:
+    for name in (GEN, "dcgan64-standin-encoder"):
+        shutil.copytree(weights_root / name, tmp_path / name)
+    return tmp_path
+
+
+def test_verify_ok(weights_root: Path) -> None:
+    results = weights.verify(weights_root, [GEN, "dcgan64-standin-encoder"])
+    assert all(ok for _, ok, _ in results), results
+
+
+def test_manifest_records_provenance_and_licence(weights_root: Path) -> None:
+    m = weights.read_manifest(weights_root, GEN)
+    assert m["arch"] == "dcgan-generator" and m["args"]["nz"] == 100
+    assert m["source"]["wheel_sha256"] == weights.STANDIN["wheel_sha256"]
+    assert "NON-COMMERCIAL" in m["licence"] and "DigiFace-1M" in m["training_data"]
+    enc = weights.read_manifest(weights_root, "dcgan64-standin-encoder")
+    assert enc["generator_tensors_sha256"] == m["tensors_sha256"]
+
+
+def test_missing_file_names_file_and_fix(copy: Path) -> None:
+    (copy / GEN / "model.safetensors").unlink()
+    with pytest.raises(WeightsError, match=r"model.safetensors: weights file missing.*weights fetch"):
+        weights.load_module(copy, GEN, "generator")
+
+
+def test_truncated_file(copy: Path) -> None:
+    f = copy / GEN / "model.safetensors"
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with pytest.raises(WeightsError, match=r"truncated or corrupt.*weights fetch"):
+        weights.load_module(copy, GEN, "generator")
+
+
+def test_flipped_byte_is_a_hash_mismatch(copy: Path) -> None:
+    f = copy / GEN / "model.safetensors"
+    data = bytearray(f.read_bytes())
+    data[-100] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="does not match the manifest"):
+        weights.load_module(copy, GEN, "generator")
+
+
+def test_wrong_kind_and_wrong_pairing(copy: Path) -> None:
+    with pytest.raises(WeightsError, match="expected 'generator'"):
+        weights.load_module(copy, "dcgan64-standin-encoder", "generator")
+    from passersby.chain import Chain
+
+    m = weights.read_manifest(copy, "dcgan64-standin-encoder")
+    m["generator_tensors_sha256"] = "0" * 64
+    (copy / "dcgan64-standin-encoder" / "manifest.json").write_text(__import__("json").dumps(m))
+    with pytest.raises(WeightsError, match="trained for generator"):
+        Chain.load(copy, GEN, "dcgan64-standin-encoder", "cpu")
+
+
+def test_missing_manifest(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="no such weight package.*weights fetch"):
+        weights.load_module(tmp_path, GEN, "generator")
+
+
+def test_save_and_load_roundtrip(tmp_path: Path) -> None:
+    from passersby.models.encoder import Encoder
+
+    e = Encoder(nz=8, ndf=8)
+    weights.save_package(tmp_path, "e", e.state_dict(),
+                         {"kind": "encoder", "arch": "conv-encoder",
+                          "args": {"nz": 8, "ndf": 8, "nc": 3, "size": 64}})
+    e2, m = weights.load_module(tmp_path, "e", "encoder")
+    x = torch.zeros(1, 3, 64, 64)
+    assert torch.equal(e.eval()(x), e2(x))
+
+
+def test_no_unpickling_outside_the_one_checked_conversion() -> None:
+    root = Path(__file__).resolve().parents[1] / "passersby"
+    hits = [(p.name, line) for p in root.rglob("*.py") for line in p.read_text().splitlines()
+            if "torch.load(" in line]
+    assert hits == [("weights.py", hits[0][1])] and "weights_only=True" in hits[0][1], hits
