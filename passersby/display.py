@@ -6,8 +6,9 @@ Nothing happens at import: glfw and the contexts are created by the classes.
 from __future__ import annotations
 
 import logging
+import warnings
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 
 import moderngl
 import numpy as np
@@ -90,6 +91,71 @@ class Offscreen:
         self.release()
 
 
+_glfw_users = 0    # open windows; glfw is initialised while any exist
+
+
+def _glfw_acquire(glfw: Any) -> None:
+    """glfw.init() for the first window; a clear DisplayError when there is no display."""
+    global _glfw_users
+    if _glfw_users == 0:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                ok, why = bool(glfw.init()), ""
+            except glfw.GLFWError as e:          # when glfw.ERROR_REPORTING = "raise"
+                ok, why = False, str(e)
+        if not ok:
+            why = why or "; ".join(str(w.message) for w in caught) or "glfw.init() failed"
+            raise DisplayError(
+                f"no display: glfw could not initialise ({why}); DISPLAY/WAYLAND_DISPLAY "
+                f"not set or the display server refused. Start the player inside the "
+                f"desktop session, or use `passersby render` for offscreen output")
+    _glfw_users += 1
+
+
+def _glfw_release(glfw: Any) -> None:
+    global _glfw_users
+    _glfw_users -= 1
+    if _glfw_users == 0:
+        glfw.terminate()
+
+
+class ScreenTarget:
+    """The default framebuffer with a size that follows the window.
+
+    moderngl caches the default framebuffer's size when the context is made, so
+    after a resize `Framebuffer.size`, `clear()` and `read()` would use the old
+    size; this wrapper passes the current size explicitly. It offers what the
+    renderer uses (size, viewport, use) plus clear and read.
+    """
+
+    def __init__(self, fbo: moderngl.Framebuffer, size: Callable[[], tuple[int, int]]) -> None:
+        self._fbo = fbo
+        self._size = size
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._size()
+
+    @property
+    def viewport(self) -> tuple[int, int, int, int]:
+        return self._fbo.viewport
+
+    @viewport.setter
+    def viewport(self, value: tuple[int, int, int, int]) -> None:
+        self._fbo.viewport = value
+
+    def use(self) -> None:
+        self._fbo.use()
+
+    def clear(self, red: float = 0.0, green: float = 0.0, blue: float = 0.0) -> None:
+        self._fbo.clear(red, green, blue, 1.0, viewport=(0, 0, *self.size))
+
+    def read(self, components: int = 3) -> bytes:
+        """Pixels of the back buffer, bottom row first (GL order)."""
+        return self._fbo.read(viewport=(0, 0, *self.size), components=components, alignment=1)
+
+
 class Window:
     """A glfw window with a GL 3.3 core context; fullscreen on a chosen monitor."""
 
@@ -100,11 +166,7 @@ class Window:
 
         self._glfw = glfw
         w, h = _check_size(size, "Window")
-        if not glfw.init():
-            raise DisplayError(
-                "no display: glfw could not initialise (DISPLAY/WAYLAND_DISPLAY not set "
-                "or the display server refused); start the player from the desktop "
-                "session, or use `passersby render` for offscreen output")
+        _glfw_acquire(glfw)
         try:
             self._win = self._create(glfw, title, monitor_index, fullscreen, (w, h))
             glfw.make_context_current(self._win)
@@ -114,11 +176,10 @@ class Window:
             glfw.set_key_callback(self._win, self._on_key)
             self._ctx = moderngl.create_context(require=330)
         except BaseException:
-            glfw.terminate()
+            _glfw_release(glfw)
             raise
-        self._fb_size = tuple(glfw.get_framebuffer_size(self._win))
-        self._fbo = self._ctx.detect_framebuffer()
-        log.info("window %dx%d (%s) on %s", *self._fb_size,
+        self._screen = ScreenTarget(self._ctx.detect_framebuffer(0), lambda: self.size)
+        log.info("window %dx%d (%s) on %s", *self.size,
                  "fullscreen" if fullscreen else "windowed", self._ctx.info["GL_RENDERER"])
 
     @staticmethod
@@ -132,10 +193,10 @@ class Window:
         if fullscreen:
             monitors = glfw.get_monitors() or []
             if not 0 <= monitor_index < len(monitors):
+                valid = f"valid: 0..{len(monitors) - 1}" if monitors else "is a screen connected?"
                 raise DisplayError(
                     f"monitor index {monitor_index} is out of range: {len(monitors)} "
-                    f"monitor(s) found (valid: 0..{len(monitors) - 1}); set display.monitor "
-                    f"in the config or connect the screen")
+                    f"monitor(s) found ({valid}); set display.monitor in the config")
             monitor = monitors[monitor_index]
             mode = glfw.get_video_mode(monitor)
             for hint, value in ((glfw.RED_BITS, mode.bits.red), (glfw.GREEN_BITS, mode.bits.green),
@@ -166,16 +227,9 @@ class Window:
         return tuple(self._glfw.get_framebuffer_size(self._win))
 
     @property
-    def fbo(self) -> moderngl.Framebuffer:
-        """The default framebuffer, re-detected after a resize so .size is current."""
-        size = self.size
-        if size != self._fb_size:
-            self._fbo.use()
-            self._ctx.viewport = (0, 0, *size)
-            self._fbo = self._ctx.detect_framebuffer()
-            self._fb_size = size
-            log.info("window framebuffer resized to %dx%d", *size)
-        return self._fbo
+    def fbo(self) -> ScreenTarget:
+        """The window's default framebuffer; its .size follows resizes."""
+        return self._screen
 
     def should_close(self) -> bool:
         return bool(self._glfw.window_should_close(self._win))
@@ -189,12 +243,17 @@ class Window:
     def swap(self) -> None:
         self._glfw.swap_buffers(self._win)
 
+    def make_current(self) -> None:
+        """Make this window's GL context current (needed with one window per screen)."""
+        self._glfw.make_context_current(self._win)
+
     def close(self) -> None:
         if self._win is None:
             return
+        self.make_current()
         self._ctx.release()
         self._glfw.destroy_window(self._win)
-        self._glfw.terminate()
+        _glfw_release(self._glfw)
         self._win = None
 
     def __enter__(self) -> Window:

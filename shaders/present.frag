@@ -16,11 +16,12 @@ uniform uint grain_seed;      // changes every displayed frame
 
 out vec4 color;
 
-// Signed distance (pixels) from p to the portrait rectangle; < 0 inside.
+// Chebyshev distance (pixels) from p to the portrait rectangle; < 0 inside.
+// Chebyshev, not Euclidean, so the frame line has square corners like a real frame.
 float rect_distance(vec2 p) {
     vec2 half_size = 0.5 * rect.zw;
     vec2 d = abs(p - (rect.xy + half_size)) - half_size;
-    return length(max(d, 0.0)) + min(max(d.x, d.y), 0.0);
+    return max(d.x, d.y);
 }
 
 vec3 portrait(vec2 p) {

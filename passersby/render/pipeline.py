@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Protocol
 
 import moderngl
 import numpy as np
@@ -24,6 +25,16 @@ log = logging.getLogger(__name__)
 
 GRAIN_FPS = 60.0            # grain pattern changes this often (per second of time_s)
 _SEED_WRAP = 1 << 24        # keep the seed exact in float64 maths for years of uptime
+
+
+class RenderTarget(Protocol):
+    """What render() draws into: a moderngl.Framebuffer or display.ScreenTarget."""
+    viewport: tuple[int, int, int, int]
+
+    @property
+    def size(self) -> tuple[int, int]: ...
+
+    def use(self) -> None: ...
 
 
 def portrait_rect(out_size: tuple[int, int], look: LookConfig) -> tuple[int, int, int, int]:
@@ -152,7 +163,7 @@ class Pipeline:
 
     # -- drawing --
 
-    def _pass(self, name: str, target: moderngl.Framebuffer,
+    def _pass(self, name: str, target: RenderTarget,
               inputs: tuple[moderngl.Texture, ...]) -> None:
         target.use()
         target.viewport = (0, 0, *target.size)
@@ -160,7 +171,7 @@ class Pipeline:
             tex.use(unit)
         self._vaos[name].render(moderngl.TRIANGLES, vertices=3)
 
-    def render(self, fbo: moderngl.Framebuffer, t: float, time_s: float) -> None:
+    def render(self, fbo: RenderTarget, t: float, time_s: float) -> None:
         """Morph at t (0 = prev, 1 = next), look passes at work size, present into fbo.
 
         `time_s` drives the grain; the viewport is set to fbo.size.

@@ -7,12 +7,19 @@ uint pcg_hash(uint v) {
     return (word >> 22u) ^ word;
 }
 
-// Uniform 0..1 from a pixel position and a seed.
-float hash_u01(uvec2 p, uint seed) {
-    return float(pcg_hash(p.x + pcg_hash(p.y + pcg_hash(seed)))) * (1.0 / 4294967295.0);
+// 32 random bits from a pixel position and a seed.
+uint hash_bits(uvec2 p, uint seed) {
+    return pcg_hash(p.x + pcg_hash(p.y + pcg_hash(seed)));
 }
 
-// Zero-mean, roughly gaussian grain in -1..1 (sum of two uniforms, triangular pdf).
+// Uniform 0..1 from a pixel position and a seed.
+float hash_u01(uvec2 p, uint seed) {
+    return float(hash_bits(p, seed)) * (1.0 / 4294967295.0);
+}
+
+// Zero-mean grain in -1..1 with a triangular pdf: the sum of two 16-bit uniforms
+// taken from one hash.
 float grain_noise(uvec2 p, uint seed) {
-    return hash_u01(p, seed) + hash_u01(p, seed ^ 0x9E3779B9u) - 1.0;
+    uint h = hash_bits(p, seed);
+    return (float(h & 0xFFFFu) + float(h >> 16u)) * (1.0 / 65535.0) - 1.0;
 }
