@@ -13,10 +13,12 @@ from typing import Any, Callable
 import moderngl
 import numpy as np
 
+from passersby.errors import UserError
+
 log = logging.getLogger(__name__)
 
 
-class DisplayError(RuntimeError):
+class DisplayError(UserError, RuntimeError):
     """No usable display or GL context; the message says what to install or use."""
 
 

@@ -120,6 +120,7 @@ def render_offscreen(cfg: Config, out: Path, state_dir: Path | None,
             if progress:
                 progress(i + 1, n_frames)
         pipe.release()
+        off.release()
     finally:
         session.producer.stop()
         session.save(shown)

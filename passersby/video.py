@@ -14,6 +14,8 @@ from typing import Generator, Protocol
 
 import numpy as np
 
+from passersby.errors import UserError
+
 log = logging.getLogger(__name__)
 
 MP4_CRF = 17                 # x264 constant quality: visually transparent for art
@@ -21,7 +23,7 @@ MP4_PRESET = "medium"
 PNG_COMPRESS_LEVEL = 3       # fast enough for overnight renders, still compact
 
 
-class VideoError(RuntimeError):
+class VideoError(UserError, RuntimeError):
     """A destination cannot be written; the message names the path and the fix."""
 
 

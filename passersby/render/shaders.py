@@ -23,6 +23,8 @@ from pathlib import Path
 
 import moderngl
 
+from passersby.errors import UserError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_SHADER_DIR = Path(__file__).resolve().parents[2] / "shaders"
@@ -40,7 +42,7 @@ _DRIVER_LINE = (
 )
 
 
-class ShaderError(RuntimeError):
+class ShaderError(UserError, RuntimeError):
     """A shader failed to load, compile or link; the message names file:line."""
 
 
