@@ -74,9 +74,9 @@ class WeightsConfig:
 class LookConfig:
     work_size: int = _f(256, 64, 2048, doc="square size at which the painterly passes run")
     morph_curve: str = _f("smooth", choices=("linear", "smooth"))
-    painterly: float = _f(0.55, 0.0, 1.0, doc="mix of the Kuwahara oil-paint filter")
-    painterly_radius: int = _f(3, 1, 8, doc="Kuwahara radius in work pixels")
-    sharpen: float = _f(0.35, 0.0, 2.0)
+    painterly: float = _f(0.75, 0.0, 1.0, doc="mix of the Kuwahara oil-paint filter")
+    painterly_radius: int = _f(4, 1, 8, doc="Kuwahara radius in work pixels")
+    sharpen: float = _f(0.8, 0.0, 2.0)
     exposure: float = _f(0.0, -3.0, 3.0, doc="stops")
     contrast: float = _f(1.08, 0.0, 3.0)
     saturation: float = _f(0.85, 0.0, 3.0)
