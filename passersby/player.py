@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -135,6 +136,8 @@ def run_window(cfg: Config, state_dir: Path | None, windowed: bool) -> dict:
     disp = cfg.display if not windowed else replace(cfg.display, fullscreen=False)
     window = Window("passersby", disp.monitor, disp.fullscreen, tuple(disp.window_size),
                     disp.vsync)
+    # systemd and `kill` stop the player with SIGTERM: quit like Esc, saving the place
+    signal.signal(signal.SIGTERM, lambda *_: window.request_close())
     session = open_session(cfg, state_dir, live=True)
     shown: Frame | None = None
     try:
