@@ -70,7 +70,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     el = time.perf_counter() - started
     print(file=sys.stderr)
     w, h = cfg.render.size
-    print(f"wrote {path} ({cfg.render.seconds:g} s at {cfg.render.fps:g} fps, {w}x{h}; "
+    print(f"wrote {path.resolve()} ({cfg.render.seconds:g} s at {cfg.render.fps:g} fps, {w}x{h}; "
           f"rendered in {el:.1f} s)")
     return 0
 
