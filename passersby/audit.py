@@ -1,26 +1,37 @@
 """`passersby audit`: run the traversal and the chain headless and measure the stream.
 
-Figures (images compared as 64 px uint8 RGB; "change" is the mean absolute pixel
-difference on the 0..255 scale):
+Every generated keyframe counts as shown (no display lag). Figures (images are the
+64 px uint8 RGB keyframes; "change" is the mean absolute pixel difference, 0..255):
+- near_duplicates: pairs of shown keyframes farther apart than the likeness window
+  (stream.likeness_window: the morph window or the walk's correlation time, whichever
+  is longer; 20 keyframes = 5 s by default) whose perceptual distance (novelty.fingerprint:
+  normalised 16x16 grey thumbnails, RMS difference) is below NEAR_DUPLICATE;
+  closest_pair: the smallest such distance found below 2 x NEAR_DUPLICATE (or none);
 - face_rate_stream / face_rate_random: the Haar yardstick's hit rate on every
   `face_every`-th keyframe versus on as many random samples of the generator;
-- change_per_s: mean change between consecutive keyframes times keyframes/s, and
-  stranger_change: the mean change between two independent random samples (scale);
-- longest_freeze_s: the longest run of consecutive keyframes each changing less
-  than FREEZE_CHANGE, in seconds of display time;
-- diversity: mean pairwise distance of stream keyframes (16x16 grey thumbnails)
-  over that of random samples (1.0 = as varied as the generator itself).
+- change_per_s (and stranger_change: two independent random samples, for scale);
+- longest_freeze_s: longest run of consecutive keyframes each changing less than
+  FREEZE_CHANGE, in seconds of display time;
+- diversity: mean pairwise distance of sampled keyframes (16x16 grey thumbnails)
+  over that of random samples (1.0 = as varied as the generator itself);
+- with restart_every=K: every K shown keyframes the stream is dropped without a
+  final save (a power cut) and resumed from the state folder; steps must rise.
 """
 from __future__ import annotations
 
+import resource
+import tempfile
 import time
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from passersby import faces, rng
+from passersby import faces, rng, state
 from passersby.chain import Chain, to_uint8
 from passersby.config import Config
-from passersby.stream import Stream
+from passersby.novelty import NEAR_DUPLICATE, fingerprint
+from passersby.stream import Keeper, Stream, likeness_window
 
 FREEZE_CHANGE = 0.5  # mean |difference| on 0..255 below which a step counts as frozen
 
@@ -46,38 +57,98 @@ def random_samples(chain: Chain, n: int, seed: int = 12345, batch: int = 64) -> 
     return np.concatenate(out) if out else np.zeros((0, 64, 64, 3), np.uint8)
 
 
+def near_duplicates(fps: np.ndarray, window: int) -> tuple[int, float | None]:
+    """fps [N,256] fingerprints in display order -> (pairs below NEAR_DUPLICATE more than
+    `window` apart, smallest such distance below 2 x NEAR_DUPLICATE or None).
+    Exhaustive, not sampled: candidates come from a KD-tree on a 16-d PCA projection
+    (a projection never lengthens a distance, so no pair within the radius is missed)
+    and are checked on the full fingerprints."""
+    from scipy.spatial import cKDTree
+
+    x = fps.astype(np.float32)
+    mean = x.mean(axis=0)
+    sub = x[:: max(1, len(x) // 20000)] - mean
+    _, vecs = np.linalg.eigh(sub.T @ sub)
+    proj = (x - mean) @ vecs[:, -16:]
+    radius = 2 * NEAR_DUPLICATE * np.sqrt(x.shape[1])  # RMS -> L2
+    pairs = cKDTree(proj).query_pairs(radius, output_type="ndarray")
+    pairs = pairs[np.abs(pairs[:, 0] - pairs[:, 1]) > window]
+    if not len(pairs):
+        return 0, None
+    d = np.sqrt(np.mean((x[pairs[:, 0]] - x[pairs[:, 1]]) ** 2, axis=1))
+    d = d[d < 2 * NEAR_DUPLICATE]
+    return int((d < NEAR_DUPLICATE).sum()), (round(float(d.min()), 4) if len(d) else None)
+
+
+class _Recorder:
+    def __init__(self, steps: int, face_every: int) -> None:
+        self.fps = np.zeros((steps, 256), np.float16)
+        self.changes = np.zeros(steps, np.float32)
+        self.sampled: list[np.ndarray] = []
+        self.face_every, self.n, self.prev = face_every, 0, None
+        self.run, self.longest, self.last_step, self.backwards = 0, 0, -1, 0
+
+    def add(self, step: int, image: np.ndarray) -> None:
+        if self.prev is not None:
+            c = float(np.abs(image.astype(np.int16) - self.prev).mean())
+            self.changes[self.n] = c
+            self.run = self.run + 1 if c < FREEZE_CHANGE else 0
+            self.longest = max(self.longest, self.run)
+        self.backwards += step <= self.last_step
+        self.last_step = step
+        self.fps[self.n] = fingerprint(image)
+        if self.n % self.face_every == 0:
+            self.sampled.append(image)
+        self.prev, self.n = image, self.n + 1
+
+
 def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
-        progress=None) -> dict:  # type: ignore[no-untyped-def]
+        restart_every: int = 0, state_dir: Path | None = None,
+        progress: Callable[[int, int], None] | None = None) -> dict:
     kps = cfg.stream.keyframes_per_second
-    stream = Stream(chain, cfg.traversal, kps, seed)
-    changes = np.zeros(max(steps - 1, 0), np.float32)
-    sampled, prev, run_len, longest = [], None, 0, 0
+    tmp = tempfile.TemporaryDirectory() if restart_every and state_dir is None else None
+    folder = Path(tmp.name) if tmp else state_dir
+    keeper = Keeper(state.Saver(folder) if folder else None,
+                    round(cfg.stream.save_seconds * kps), cfg.stream.queue)
+    stream, rec, replayed, restarts = Stream(chain, cfg.traversal, kps, seed), \
+        _Recorder(steps, face_every), 0, 0
     start = time.perf_counter()
     for k in range(steps):
-        image = stream.next_frame().image
-        if prev is not None:
-            c = float(np.abs(image.astype(np.int16) - prev).mean())
-            changes[k - 1] = c
-            run_len = run_len + 1 if c < FREEZE_CHANGE else 0
-            longest = max(longest, run_len)
-        if k % face_every == 0:
-            sampled.append(image)
-        prev = image
-        if progress and (k + 1) % 100 == 0:
+        if restart_every and k and k % restart_every == 0:  # power cut: memory is lost
+            stream = Stream(chain, cfg.traversal, kps, seed, state.load(folder))
+            replayed += stream.catch_up()
+            restarts += 1
+        frame = stream.next_frame()
+        keeper.after_step(stream)
+        rec.add(frame.step, frame.image)
+        if progress and (k + 1) % 500 == 0:
             progress(k + 1, steps)
     elapsed = time.perf_counter() - start
-    stream_imgs = np.stack(sampled)
-    rand = random_samples(chain, len(stream_imgs))
-    ts, tr = thumbs(stream_imgs), thumbs(rand)
+    state_bytes = (folder / state.CURRENT).stat().st_size if folder and \
+        (folder / state.CURRENT).exists() else 0
+    if tmp:
+        tmp.cleanup()
+    return {"steps": steps, "keyframes_per_second": kps, "seed": f"{seed:032x}",
+            "restarts": restarts, "replayed_steps": replayed, "steps_backwards": rec.backwards,
+            **_figures(chain, rec, kps, likeness_window(cfg.traversal, kps)),
+            "novelty_repeats_escaped": stream.novelty.repeats,
+            "state_bytes": state_bytes, "novelty_bytes_in_memory": stream.novelty.nbytes,
+            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "steps_per_s": round((steps + replayed) / elapsed, 2)}
+
+
+def _figures(chain: Chain, rec: _Recorder, kps: float, window: int) -> dict:
+    dups, closest = near_duplicates(rec.fps[:rec.n], window)
+    imgs = np.stack(rec.sampled)
+    rand = random_samples(chain, len(imgs))
     strangers = np.abs(rand[1:].astype(np.int16) - rand[:-1]).mean() if len(rand) > 1 else 0
     return {
-        "steps": steps, "keyframes_per_second": kps, "seed": f"{seed:032x}",
-        "face_rate_stream": round(faces.hit_rate(stream_imgs), 4),
-        "face_rate_random": round(faces.hit_rate(rand), 4),
-        "faces_sampled": len(stream_imgs),
-        "change_per_s": round(float(changes.mean()) * kps, 3) if len(changes) else 0.0,
+        "near_duplicates": dups, "near_duplicate_threshold": NEAR_DUPLICATE,
+        "likeness_window_steps": window, "closest_pair": closest,
+        "face_rate_stream": round(faces.hit_rate(imgs), 4),
+        "face_rate_random": round(faces.hit_rate(rand), 4), "faces_sampled": len(imgs),
+        "change_per_s": round(float(rec.changes[1:rec.n].mean()) * kps, 3),
         "stranger_change": round(float(strangers), 3),
-        "longest_freeze_s": round(longest / kps, 3),
-        "diversity": round(spread(ts) / max(spread(tr), 1e-9), 4),
-        "steps_per_s": round(steps / elapsed, 2),
+        "longest_freeze_s": round(rec.longest / kps, 3),
+        "diversity": round(spread(thumbs(imgs)) / max(spread(thumbs(rand)), 1e-9), 4),
     }

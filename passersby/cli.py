@@ -88,7 +88,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     def progress(i: int, n: int) -> None:
         print(f"\raudit {i}/{n} steps", end="", file=sys.stderr, flush=True)
 
-    figures = audit.run(chain, cfg, args.steps, seed, progress=None if args.json else progress)
+    figures = audit.run(chain, cfg, args.steps, seed, face_every=args.face_every,
+                        restart_every=args.restart_every,
+                        state_dir=Path(args.state) if args.state else None,
+                        progress=None if args.json else progress)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
@@ -129,6 +132,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from passersby import doctor
+
+    return doctor.main(args.config, args.state, args.json)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="passersby", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -136,7 +145,8 @@ def parser() -> argparse.ArgumentParser:
 
     def common(sp: argparse.ArgumentParser, state: bool = True) -> None:
         sp.add_argument("--config", help="YAML file over the defaults (see passersby/defaults.yaml)")
-        sp.add_argument("--seed", type=_seed, help="edition seed (overrides config and state)")
+        sp.add_argument("--seed", "--edition-seed", dest="seed", type=_seed,
+                        help="edition seed (overrides config and state)")
         if state:
             sp.add_argument("--state", help="state folder (edition, place in the stream)")
 
@@ -155,8 +165,12 @@ def parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_render)
 
     sp = sub.add_parser("audit", help="measure the stream headless (no GL)")
-    common(sp, state=False)
+    common(sp)
     sp.add_argument("--steps", type=int, default=2000)
+    sp.add_argument("--restart-every", type=int, default=0,
+                    help="drop the stream without saving and resume it from disk every K "
+                         "keyframes, as a power cut would")
+    sp.add_argument("--face-every", type=int, default=5, help="face-check every Nth keyframe")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_audit)
 
@@ -173,6 +187,14 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--minutes", type=float, default=8.0)
     sp.add_argument("--seed-train", type=int, default=0, help="training seed")
     sp.set_defaults(func=cmd_train)
+
+    sp = sub.add_parser("doctor", help="check torch/GPU, GL, displays, weights, state, disk, "
+                                       "config; exit 1 when a check fails")
+    sp.add_argument("--config", help="YAML file to check (default: $PASSERSBY_CONFIG, else "
+                                     "/etc/passersby/config.yaml when it exists)")
+    sp.add_argument("--state", help="state folder (default: as `run` picks it)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_doctor)
     return p
 
 

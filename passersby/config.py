@@ -51,6 +51,7 @@ class TraversalConfig:
                                     doc="time constant of the Ornstein-Uhlenbeck walk")
     feedback: float = _f(0.5, 0.0, 2.0,
                          doc="pull toward what the encoder reads, relative to the walk's rate")
+    candidates: int = _f(4, 1, 16, doc="noise draws per step; the least-visited place wins")
     transform: TransformConfig = field(default_factory=TransformConfig)
 
 
@@ -61,6 +62,8 @@ class StreamConfig:
     device: str = _f("auto", choices=("auto", "cpu", "cuda"))
     threads: int = _f(0, 0, 256, doc="torch CPU threads; 0 picks for you")
     queue: int = _f(4, 2, 64, doc="keyframes held between generator and renderer")
+    save_seconds: float = _f(60.0, 1.0, 3600.0,
+                             doc="how often the stream's place is written (flash wears out)")
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,10 @@ from passersby.chain import Chain
 from passersby.config import Config
 from passersby.frames import Frame, FrameQueue
 from passersby.morph import Morph
-from passersby.stream import Producer, Stream
+from passersby.stream import Keeper, Producer, Stream
 from passersby.weights import weights_dir
 
 log = logging.getLogger(__name__)
-SAVE_EVERY_S = 120.0  # state writes are rare: flash storage wears out
 
 
 @dataclass
@@ -31,15 +30,6 @@ class Session:
     stream: Stream
     queue: FrameQueue
     producer: Producer
-    saver: state.Saver | None
-
-    def snapshot(self, shown: Frame) -> state.State:
-        return state.State(self.stream.seed, shown.step, shown.z,
-                           self.chain.generator_manifest["tensors_sha256"])
-
-    def save(self, shown: Frame | None) -> None:
-        if self.saver is not None and shown is not None:
-            self.saver.save(self.snapshot(shown))
 
 
 def _threads(cfg: Config, live: bool) -> int:
@@ -55,28 +45,21 @@ def open_session(cfg: Config, state_dir: Path | None, live: bool) -> Session:
     chain = Chain.load(weights_dir(cfg.weights.dir), cfg.weights.generator,
                        cfg.weights.encoder or None, cfg.stream.device)
     saved = state.load(state_dir) if state_dir else None
-    gen_sha = chain.generator_manifest["tensors_sha256"]
-    step, z = 0, None
-    if saved is not None:
-        step, z = saved.step, saved.z
-        if saved.generator_sha256 != gen_sha or z is None or z.shape != (chain.nz,):
-            log.warning("state in %s was made with other weights (%s...); the edition "
-                        "goes on from step %d in this generator's space",
-                        state_dir, saved.generator_sha256[:12], step)
-            z = None if z is None or z.shape != (chain.nz,) else z
     seed = cfg.stream.seed if cfg.stream.seed is not None else \
         saved.seed if saved is not None else rng.new_seed()
     if saved is not None and seed != saved.seed:
-        log.warning("config seed differs from the state's edition seed; the config wins")
-        step, z = 0, None
-    if z is None and step:
-        z = rng.normal(seed, step, chain.nz)
-    log.info("edition %032x, step %d, %s on %s", seed, step, cfg.weights.generator, chain.device)
-    stream = Stream(chain, cfg.traversal, cfg.stream.keyframes_per_second, seed, step, z)
+        log.warning("the seed asked for (%032x) is not the edition in %s (%032x): starting "
+                    "edition %032x from its beginning", seed, state_dir, saved.seed, seed)
+        saved = None
+    stream = Stream(chain, cfg.traversal, cfg.stream.keyframes_per_second, seed, saved)
+    log.info("edition %032x, step %d (first shown: %d), %s on %s", seed, stream.step,
+             max(stream.step, stream.skip_to), cfg.weights.generator, chain.device)
     queue = FrameQueue(cfg.stream.queue)
-    producer = Producer(stream, queue, lockstep=not live).start()
-    saver = state.Saver(state_dir) if state_dir else None
-    return Session(cfg, chain, stream, queue, producer, saver)
+    keeper = Keeper(state.Saver(state_dir) if state_dir else None,
+                    round(cfg.stream.save_seconds * cfg.stream.keyframes_per_second),
+                    cfg.stream.queue)
+    producer = Producer(stream, queue, keeper, lockstep=not live).start()
+    return Session(cfg, chain, stream, queue, producer)
 
 
 def _first_two(session: Session, timeout: float = 120.0) -> tuple[Frame, Frame]:
@@ -124,7 +107,6 @@ def render_offscreen(cfg: Config, out: Path, state_dir: Path | None,
         off.release()
     finally:
         session.producer.stop()
-        session.save(shown)
     return writer.close()
 
 
@@ -145,7 +127,7 @@ def run_window(cfg: Config, state_dir: Path | None, windowed: bool) -> dict:
         prev, shown = _first_two(session)
         pipe.set_keyframes(prev.image, shown.image)
         morph: Morph[Frame] = Morph(1.0 / cfg.stream.keyframes_per_second)
-        start = last = last_save = last_log = time.perf_counter()
+        start = last = last_log = time.perf_counter()
         frames = 0
         while not window.should_close():
             now = time.perf_counter()
@@ -157,9 +139,6 @@ def run_window(cfg: Config, state_dir: Path | None, windowed: bool) -> dict:
             window.swap()
             window.poll()
             frames += 1
-            if now - last_save > SAVE_EVERY_S:
-                session.save(shown)
-                last_save = now
             if now - last_log > 60.0:
                 log.info("%.1f fps, step %d, held %.1f s in all, %d keyframes dropped",
                          frames / (now - start), shown.step, morph.held, session.queue.dropped)
@@ -169,5 +148,4 @@ def run_window(cfg: Config, state_dir: Path | None, windowed: bool) -> dict:
                 "step": shown.step, "held_s": morph.held}
     finally:
         session.producer.stop()
-        session.save(shown)
         window.close()

@@ -20,16 +20,18 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
+SCHEMA = 2
 CURRENT, PREVIOUS = "state.json", "state.prev.json"
 
 
 @dataclass
 class State:
     seed: int                   # 128-bit edition seed
-    step: int                   # step of the keyframe last on screen
+    step: int                   # the next step the stream will generate
+    skip_to: int                # first step that may be shown after a restart (>= step)
     z: np.ndarray | None        # [nz] f32 latent at `step`
     generator_sha256: str       # tensors hash of the generator that made the stream
+    novelty: bytes = b""        # Novelty.to_bytes()
 
 
 def default_dir() -> Path:
@@ -42,7 +44,8 @@ def default_dir() -> Path:
 
 def _encode(state: State) -> str:
     payload = {"schema": SCHEMA, "seed": f"{state.seed:032x}", "step": state.step,
-               "generator_sha256": state.generator_sha256,
+               "skip_to": state.skip_to, "generator_sha256": state.generator_sha256,
+               "novelty": base64.b64encode(state.novelty).decode(),
                "z": None if state.z is None else
                base64.b64encode(np.asarray(state.z, "<f4").tobytes()).decode()}
     body = json.dumps(payload, sort_keys=True)
@@ -59,9 +62,12 @@ def _decode(text: str) -> State:
     if payload["schema"] != SCHEMA:
         raise ValueError(f"schema {payload['schema']} (this version reads {SCHEMA})")
     z = payload["z"]
-    return State(int(payload["seed"], 16), int(payload["step"]),
+    step, skip_to = int(payload["step"]), int(payload["skip_to"])
+    if not 0 <= step <= skip_to:
+        raise ValueError(f"step {step} / skip_to {skip_to} out of order")
+    return State(int(payload["seed"], 16), step, skip_to,
                  None if z is None else np.frombuffer(base64.b64decode(z), "<f4").copy(),
-                 payload["generator_sha256"])
+                 payload["generator_sha256"], base64.b64decode(payload["novelty"]))
 
 
 def load(folder: Path) -> State | None:

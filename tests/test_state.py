@@ -11,8 +11,9 @@ from passersby import state
 
 
 def make(step: int) -> state.State:
-    return state.State(seed=(1 << 127) + 5, step=step,
-                       z=np.arange(100, dtype=np.float32) * step, generator_sha256="ab" * 32)
+    return state.State(seed=(1 << 127) + 5, step=step, skip_to=step + 10,
+                       z=np.arange(100, dtype=np.float32) * step, generator_sha256="ab" * 32,
+                       novelty=bytes(range(256)) * step)
 
 
 def test_roundtrip_and_previous_generation(tmp_path: Path) -> None:
@@ -21,7 +22,8 @@ def test_roundtrip_and_previous_generation(tmp_path: Path) -> None:
     assert s.save(make(1)) and s.save(make(2))
     got = state.load(tmp_path)
     assert got is not None and got.step == 2 and got.seed == (1 << 127) + 5
-    assert np.array_equal(got.z, make(2).z)
+    assert np.array_equal(got.z, make(2).z) and got.novelty == make(2).novelty
+    assert got.skip_to == 12
     assert (tmp_path / state.PREVIOUS).exists()
 
 

@@ -11,21 +11,31 @@ beta = feedback * (1 - rho), so it bends the path (motifs recur, the picture
 (see DESIGN.md, "The feedback loop: a known trap"). The encoder's answer is put on
 the prior's shell (norm sqrt(nz)) before it pulls, because E extrapolates off the
 manifold and its raw norm is not to be trusted.
+
+Novelty (novelty.py) enters twice: each step draws K candidate noises and takes
+the one landing in the least-visited region; and a keyframe that nearly repeats a
+recent one (fixed point, limit cycle) makes the next step a long leap without
+feedback.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from passersby.config import TraversalConfig
+
+LEAP = 8  # an escape from a near repeat moves as far as LEAP ordinary steps at once
 
 
 @dataclass
 class StepInfo:
     pull: float = 0.0     # |beta (zhat - z)|: how far the feedback moved z this step
     agree: float = 0.0    # cosine(zhat, z): how much E recognises the current latent
+    choice: int = 0       # which candidate noise novelty chose
+    escaped: bool = False
 
 
 def shell(z: np.ndarray) -> np.ndarray:
@@ -49,16 +59,21 @@ class FeedbackTraversal:
             return 0.0
         return min(0.5, self.cfg.feedback * (1.0 - self.rho))
 
-    def step(self, z: np.ndarray, noise: np.ndarray, zhat: np.ndarray | None
+    def step(self, z: np.ndarray, noises: np.ndarray, zhat: np.ndarray | None,
+             choose: Callable[[np.ndarray], int] | None = None, escape: bool = False
              ) -> tuple[np.ndarray, StepInfo]:
-        """z, noise [nz] f32; zhat [nz] f32 (the encoder's reading) or None -> next z."""
-        rho = self.rho
-        nxt = rho * z + math.sqrt(1.0 - rho * rho) * noise
-        info = StepInfo()
-        if zhat is not None and self.beta > 0:
+        """z [nz] f32; noises [K,nz] f32 candidate draws; zhat [nz] (the encoder's
+        reading) or None; `choose` picks a candidate (novelty), else the first.
+        `escape` (a near repeat was seen): one long leap, rho**LEAP, without feedback."""
+        rho = self.rho ** LEAP if escape else self.rho
+        walk = rho * z[None] + math.sqrt(1.0 - rho * rho) * noises  # [K,nz]
+        info = StepInfo(escaped=escape)
+        if zhat is not None and self.beta > 0 and not escape:
             target = shell(zhat)
             pull = self.beta * (target - z)
-            nxt = nxt + pull
+            walk = walk + pull[None]
             info.pull = float(np.linalg.norm(pull))
             info.agree = float(np.dot(target, z) / (np.linalg.norm(z) * math.sqrt(z.size) + 1e-6))
-        return nxt.astype(np.float32), info
+        k = choose(walk) if choose is not None and len(walk) > 1 else 0
+        info.choice = k
+        return walk[k].astype(np.float32), info
