@@ -64,3 +64,14 @@ def test_walk_keeps_the_prior_and_feedback_is_a_weak_drift() -> None:
     assert 0.1 < cos < 0.95, cos
     drift = FeedbackTraversal(dataclasses.replace(cfg, mode="drift"), 4.0)
     assert drift.beta == 0
+
+
+def test_state_from_other_weights_is_detected(chain, caplog) -> None:  # type: ignore[no-untyped-def]
+    cfg = config.Config()
+    a = Stream(chain, cfg.traversal, 4.0, seed=7)
+    a.next_frame()
+    snap = dataclasses.replace(a.snapshot(skip_to=a.step + 5), generator_sha256="f" * 64)
+    with caplog.at_level("WARNING"):
+        b = Stream(chain, cfg.traversal, 4.0, seed=7, saved=snap)
+    assert "other weights" in caplog.text
+    assert b.step == a.step + 5 and not np.array_equal(b.z, a.z)

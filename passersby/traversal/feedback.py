@@ -28,6 +28,7 @@ import numpy as np
 from passersby.config import TraversalConfig
 
 LEAP = 8  # an escape from a near repeat moves as far as LEAP ordinary steps at once
+LEAP_RHO = 0.7  # ...and at least this far, however slow the walk is set
 
 
 @dataclass
@@ -65,7 +66,7 @@ class FeedbackTraversal:
         """z [nz] f32; noises [K,nz] f32 candidate draws; zhat [nz] (the encoder's
         reading) or None; `choose` picks a candidate (novelty), else the first.
         `escape` (a near repeat was seen): one long leap, rho**LEAP, without feedback."""
-        rho = self.rho ** LEAP if escape else self.rho
+        rho = min(self.rho ** LEAP, LEAP_RHO) if escape else self.rho
         walk = rho * z[None] + math.sqrt(1.0 - rho * rho) * noises  # [K,nz]
         info = StepInfo(escaped=escape)
         if zhat is not None and self.beta > 0 and not escape:
