@@ -9,14 +9,17 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 # 1. System libraries: EGL + Mesa give GL without a screen (offscreen renders and
-#    tests); Xvfb + xauth give the window tests a virtual screen. Installed only when
-#    missing, and only if we may (root, or sudo without a password).
+#    tests); Xvfb + xauth give the window tests a virtual screen; shellcheck and
+#    systemd (for systemd-analyze) check deploy/'s scripts and units. Installed only
+#    when missing, and only if we may (root, or sudo without a password).
 need=()
 for pkg in libegl1 libgl1-mesa-dri; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "$want_test" = 1 ]; then
-  for pkg in xvfb xauth; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+  for pkg in xvfb xauth shellcheck systemd; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
 fi
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; else

@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from passersby import rng, state
+from passersby import rng, state, watchdog
 from passersby.chain import Chain
 from passersby.config import Config
 from passersby.frames import Frame, FrameQueue
@@ -121,6 +121,7 @@ def run_window(cfg: Config, state_dir: Path | None, windowed: bool) -> dict:
     # systemd and `kill` stop the player with SIGTERM: quit like Esc, saving the place
     signal.signal(signal.SIGTERM, lambda *_: window.request_close())
     session = open_session(cfg, state_dir, live=True)
+    heartbeat = watchdog.Heartbeat()  # a no-op outside systemd
     shown: Frame | None = None
     try:
         pipe = Pipeline(window.ctx, cfg.look, (session.chain.size,) * 2)
@@ -137,15 +138,21 @@ def run_window(cfg: Config, state_dir: Path | None, windowed: bool) -> dict:
             last = now
             pipe.render(window.fbo, morph.t, now - start)
             window.swap()
+            if frames == 0:  # the first picture is on screen
+                watchdog.ready(f"edition {session.stream.seed:032x}, step {shown.step}")
+            heartbeat.beat(shown.step)  # WATCHDOG=1 only while the picture advances
             window.poll()
             frames += 1
             if now - last_log > 60.0:
                 log.info("%.1f fps, step %d, held %.1f s in all, %d keyframes dropped",
                          frames / (now - start), shown.step, morph.held, session.queue.dropped)
+                watchdog.status(f"{frames / (now - start):.1f} fps, step {shown.step}")
                 last_log = now
         pipe.release()
         return {"frames": frames, "seconds": time.perf_counter() - start,
                 "step": shown.step, "held_s": morph.held}
     finally:
+        watchdog.stopping()
+        heartbeat.close()
         session.producer.stop()
         window.close()
