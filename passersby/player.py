@@ -32,16 +32,17 @@ class Session:
     producer: Producer
 
 
-def _threads(cfg: Config, live: bool) -> int:
+def _threads(cfg: Config) -> int:
     if cfg.stream.threads:
         return cfg.stream.threads
-    cores = os.cpu_count() or 1
-    return max(1, cores // 2) if live else cores  # live: leave cores to the GL driver
+    # batch 1 gains little from threads; leave cores to the GL driver (llvmpipe renders
+    # on the CPU here) and never oversubscribe: spinning OpenMP threads starve everyone
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 def open_session(cfg: Config, state_dir: Path | None, live: bool) -> Session:
     """Load the chain, find the edition and its place, start the producer."""
-    torch.set_num_threads(_threads(cfg, live))
+    torch.set_num_threads(_threads(cfg))
     chain = Chain.load(weights_dir(cfg.weights.dir), cfg.weights.generator,
                        cfg.weights.encoder or None, cfg.stream.device)
     saved = state.load(state_dir) if state_dir else None
