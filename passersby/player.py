@@ -8,17 +8,16 @@ import signal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
-
-from passersby import rng, state, watchdog
-from passersby.chain import Chain
+from passersby import boot, rng, state, watchdog
 from passersby.config import Config
 from passersby.frames import Frame, FrameQueue
 from passersby.morph import Morph
-from passersby.stream import Keeper, Producer, Stream
-from passersby.weights import weights_dir
+
+if TYPE_CHECKING:
+    from passersby.chain import Chain
+    from passersby.stream import Producer, Stream
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +25,10 @@ log = logging.getLogger(__name__)
 @dataclass
 class Session:
     cfg: Config
-    chain: Chain
-    stream: Stream
+    chain: "Chain"
+    stream: "Stream"
     queue: FrameQueue
-    producer: Producer
+    producer: "Producer"
 
 
 def _threads(cfg: Config) -> int:
@@ -41,7 +40,14 @@ def _threads(cfg: Config) -> int:
 
 
 def open_session(cfg: Config, state_dir: Path | None, live: bool) -> Session:
-    """Load the chain, find the edition and its place, start the producer."""
+    """Load the chain, find the edition and its place, start the producer.
+    (torch is imported here, not at module import: the window shows a picture first.)"""
+    import torch
+
+    from passersby.chain import Chain
+    from passersby.stream import Keeper, Producer, Stream
+    from passersby.weights import weights_dir
+
     torch.set_num_threads(_threads(cfg))
     chain = Chain.load(weights_dir(cfg.weights.dir), cfg.weights.generator,
                        cfg.weights.encoder or None, cfg.stream.device)
@@ -112,7 +118,11 @@ def render_offscreen(cfg: Config, out: Path, state_dir: Path | None,
 
 
 def run_window(cfg: Config, state_dir: Path | None, windowed: bool) -> dict:
-    """The endless stream in a glfw window until Esc/Q or the window closes."""
+    """The endless stream in a glfw window until Esc/Q, SIGTERM or the window closes.
+
+    The last picture shown before (or the bare mat, on a first start) is on screen at
+    once; torch, the weights and the producer load in a thread meanwhile, and the
+    live stream morphs out of that picture."""
     from passersby.display import Window
     from passersby.render.pipeline import Pipeline
 
@@ -121,39 +131,76 @@ def run_window(cfg: Config, state_dir: Path | None, windowed: bool) -> dict:
                     disp.vsync)
     # systemd and `kill` stop the player with SIGTERM: quit like Esc, saving the place
     signal.signal(signal.SIGTERM, lambda *_: window.request_close())
-    session = open_session(cfg, state_dir, live=True)
     heartbeat = watchdog.Heartbeat()  # a no-op outside systemd
-    shown: Frame | None = None
+    still = boot.load_still(state_dir)
+    size = (still.shape[1], still.shape[0]) if still is not None else (64, 64)
+    placeholder = still if still is not None else boot.blank(size, cfg.look.mat_color)
+    pipe = Pipeline(window.ctx, cfg.look, size)
+    pipe.set_keyframes(placeholder, placeholder)
+    opener: boot.Opener[Session] | None = None
+    session: Session | None = None
+    start, shown_once = time.perf_counter(), False
     try:
-        pipe = Pipeline(window.ctx, cfg.look, (session.chain.size,) * 2)
-        prev, shown = _first_two(session)
-        pipe.set_keyframes(prev.image, shown.image)
-        morph: Morph[Frame] = Morph(1.0 / cfg.stream.keyframes_per_second)
-        start = last = last_log = time.perf_counter()
-        frames = 0
-        while not window.should_close():
-            now = time.perf_counter()
-            for frame in morph.advance(now - last, session.queue.get_nowait):
-                pipe.push_keyframe(frame.image)
-                shown = frame
-            last = now
-            pipe.render(window.fbo, morph.t, now - start)
+        while session is None:  # the still, grain moving, until the stream is ready
+            if window.should_close():
+                return {"frames": 0, "seconds": 0.0, "step": -1, "held_s": 0.0}
+            pipe.render(window.fbo, 1.0, time.perf_counter() - start)
             window.swap()
-            if frames == 0:  # the first picture is on screen
-                watchdog.ready(f"edition {session.stream.seed:032x}, step {shown.step}")
-            heartbeat.beat(shown.step)  # WATCHDOG=1 only while the picture advances
             window.poll()
-            frames += 1
-            if now - last_log > 60.0:
-                log.info("%.1f fps, step %d, held %.1f s in all, %d keyframes dropped",
-                         frames / (now - start), shown.step, morph.held, session.queue.dropped)
-                watchdog.status(f"{frames / (now - start):.1f} fps, step {shown.step}")
-                last_log = now
-        pipe.release()
-        return {"frames": frames, "seconds": time.perf_counter() - start,
-                "step": shown.step, "held_s": morph.held}
+            if not shown_once:
+                shown_once = True
+                log.info("first picture %.2f s after the process started", boot.process_age())
+                watchdog.ready("showing the last picture; loading the stream")
+                # only now: importing torch in a thread would hold the GIL from the picture
+                opener = boot.Opener(lambda: open_session(cfg, state_dir, live=True))
+            session = opener.result() if opener is not None else None
+        if session.chain.size != size[0]:
+            pipe.release()
+            pipe = Pipeline(window.ctx, cfg.look, (session.chain.size,) * 2)
+            placeholder = None
+        return _live(window, pipe, session, placeholder, heartbeat, state_dir, start)
     finally:
         watchdog.stopping()
         heartbeat.close()
-        session.producer.stop()
+        if session is not None:
+            session.producer.stop()
+        pipe.release()
         window.close()
+
+
+def _live(window: Any, pipe: Any, session: Session, placeholder: Any,
+          heartbeat: watchdog.Heartbeat, state_dir: Path | None, start: float) -> dict:
+    """The render loop proper: never waits for the generator."""
+    cfg = session.cfg
+    first = session.queue.get(timeout=120.0)
+    if first is None:
+        raise RuntimeError(f"the generator made no keyframe in 120 s "
+                           f"({session.producer.error or 'no error reported'})")
+    pipe.set_keyframes(first.image if placeholder is None else placeholder, first.image)
+    log.info("live stream %.2f s after the process started (step %d)", boot.process_age(),
+             first.step)
+    shown, stills = first, boot.StillKeeper(state_dir, cfg.stream.save_seconds)
+    morph: Morph[Frame] = Morph(1.0 / cfg.stream.keyframes_per_second)
+    last = last_log = live_start = time.perf_counter()
+    frames = 0
+    while not window.should_close():
+        now = time.perf_counter()
+        for frame in morph.advance(now - last, session.queue.get_nowait):
+            pipe.push_keyframe(frame.image)
+            shown = frame
+        last = now
+        pipe.render(window.fbo, morph.t, now - start)
+        window.swap()
+        heartbeat.beat(shown.step)  # WATCHDOG=1 only while the picture advances
+        window.poll()
+        frames += 1
+        stills.offer(shown.step, shown.image)
+        if now - last_log > 60.0:
+            fps = frames / (now - live_start)
+            log.info("%.1f fps, step %d, held %.1f s in all, %d keyframes dropped",
+                     fps, shown.step, morph.held, session.queue.dropped)
+            watchdog.status(f"{fps:.1f} fps, step {shown.step}")
+            last_log = now
+    stills.offer(shown.step, shown.image, force=True)
+    return {"frames": frames, "seconds": time.perf_counter() - live_start,
+            "step": shown.step, "held_s": morph.held}
