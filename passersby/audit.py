@@ -57,9 +57,11 @@ def random_samples(chain: Chain, n: int, seed: int = 12345, batch: int = 64) -> 
     return np.concatenate(out) if out else np.zeros((0, 64, 64, 3), np.uint8)
 
 
-def near_duplicates(fps: np.ndarray, window: int) -> tuple[int, float | None]:
+def near_duplicates(fps: np.ndarray, window: int, steps: np.ndarray | None = None
+                    ) -> tuple[int, float | None, list]:
     """fps [N,256] fingerprints in display order -> (pairs below NEAR_DUPLICATE more than
-    `window` apart, smallest such distance below 2 x NEAR_DUPLICATE or None).
+    `window` apart, smallest such distance below 2 x NEAR_DUPLICATE or None, up to ten
+    of those pairs as [step, step, distance], closest first).
     Exhaustive, not sampled: candidates come from a KD-tree on a 16-d PCA projection
     (a projection never lengthens a distance, so no pair within the radius is missed)
     and are checked on the full fingerprints."""
@@ -74,15 +76,20 @@ def near_duplicates(fps: np.ndarray, window: int) -> tuple[int, float | None]:
     pairs = cKDTree(proj).query_pairs(radius, output_type="ndarray")
     pairs = pairs[np.abs(pairs[:, 0] - pairs[:, 1]) > window]
     if not len(pairs):
-        return 0, None
+        return 0, None, []
     d = np.sqrt(np.mean((x[pairs[:, 0]] - x[pairs[:, 1]]) ** 2, axis=1))
-    d = d[d < 2 * NEAR_DUPLICATE]
-    return int((d < NEAR_DUPLICATE).sum()), (round(float(d.min()), 4) if len(d) else None)
+    keep = d < NEAR_DUPLICATE
+    order = np.argsort(d[keep])[:10]
+    names = pairs[keep][order] if steps is None else steps[pairs[keep][order]]
+    worst = [[int(a), int(b), round(float(v), 4)] for (a, b), v in zip(names, d[keep][order])]
+    close = d[d < 2 * NEAR_DUPLICATE]
+    return int(keep.sum()), (round(float(close.min()), 4) if len(close) else None), worst
 
 
 class _Recorder:
     def __init__(self, steps: int, face_every: int) -> None:
         self.fps = np.zeros((steps, 256), np.float16)
+        self.steps = np.zeros(steps, np.int64)
         self.changes = np.zeros(steps, np.float32)
         self.sampled: list[np.ndarray] = []
         self.face_every, self.n, self.prev = face_every, 0, None
@@ -97,6 +104,7 @@ class _Recorder:
         self.backwards += step <= self.last_step
         self.last_step = step
         self.fps[self.n] = fingerprint(image)
+        self.steps[self.n] = step
         if self.n % self.face_every == 0:
             self.sampled.append(image)
         self.prev, self.n = image, self.n + 1
@@ -138,13 +146,14 @@ def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
 
 
 def _figures(chain: Chain, rec: _Recorder, kps: float, window: int) -> dict:
-    dups, closest = near_duplicates(rec.fps[:rec.n], window)
+    dups, closest, worst = near_duplicates(rec.fps[:rec.n], window, rec.steps[:rec.n])
     imgs = np.stack(rec.sampled)
     rand = random_samples(chain, len(imgs))
     strangers = np.abs(rand[1:].astype(np.int16) - rand[:-1]).mean() if len(rand) > 1 else 0
     return {
         "near_duplicates": dups, "near_duplicate_threshold": NEAR_DUPLICATE,
         "likeness_window_steps": window, "closest_pair": closest,
+        "near_duplicate_pairs": worst,
         "face_rate_stream": round(faces.hit_rate(imgs), 4),
         "face_rate_random": round(faces.hit_rate(rand), 4), "faces_sampled": len(imgs),
         "change_per_s": round(float(rec.changes[1:rec.n].mean()) * kps, 3),

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import numpy as np
+
+from passersby import audit, config
+from passersby.novelty import NEAR_DUPLICATE
+
+
+def test_near_duplicate_search_is_exhaustive_and_respects_the_window() -> None:
+    r = np.random.default_rng(0)
+    fps = r.standard_normal((3000, 256)).astype(np.float32)
+    fps[2500] = fps[100] + 0.05 * r.standard_normal(256)     # a planted repeat, far apart
+    fps[11] = fps[10] + 0.01 * r.standard_normal(256)        # alike, but inside the window
+    n, closest, worst = audit.near_duplicates(fps, window=20, steps=np.arange(3000) * 2)
+    assert n == 1 and closest is not None and closest < NEAR_DUPLICATE
+    assert worst[0][:2] == [200, 5000]
+
+
+def test_audit_with_power_cuts(chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cfg = config.load(None, {"stream": {"save_seconds": 5.0}})  # short replays after a cut
+    figures = audit.run(chain, cfg, 900, seed=0xC0DE, face_every=10,
+                        restart_every=300, state_dir=tmp_path)
+    assert figures["restarts"] == 2 and figures["replayed_steps"] > 0
+    assert figures["steps_backwards"] == 0
+    assert figures["near_duplicates"] == 0, figures["near_duplicate_pairs"]
+    assert 0 < figures["state_bytes"] <= 16 << 20
+    assert figures["longest_freeze_s"] <= 2.0
