@@ -3,7 +3,9 @@
     .venv/bin/python bench/render_fps.py [--sizes 512x512,1280x720] [--frames 60] [--json]
 
 Prints frames per second for each output size:
-- pipeline: Pipeline.render + ctx.finish (the GL work of one displayed frame);
+- pipeline: Pipeline.render + ctx.finish (the GL work of one displayed frame), with
+  a keyframe pushed every 30/4 frames as `render` does at its default 30 fps, so the
+  per-keyframe painting is included;
 - readback: the same plus reading the frame into memory (what `render` needs);
 - render_mp4: `passersby render` end to end (generator in its thread, morph, GL,
   read-back, H.264 encode), from the first frame to the file closed.
@@ -31,17 +33,23 @@ def gl_fps(size: tuple[int, int], frames: int) -> tuple[float, float]:
     off = Offscreen(size)
     pipe = Pipeline(off.ctx, config.LookConfig(), (64, 64))
     r = np.random.default_rng(0)
-    pipe.set_keyframes(*(r.integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)))
+    keys = r.integers(0, 255, (4, 64, 64, 3), dtype=np.uint8)
+    pipe.set_keyframes(keys[0], keys[1])
+
+    def frame(i: int) -> None:
+        if i % 8 == 0:                         # ~4 keyframes/s at 30 fps
+            pipe.push_keyframe(keys[(i // 8) % 4])
+        pipe.render(off.fbo, (i % 8) / 8, i / 30)
     for i in range(5):
         pipe.render(off.fbo, 0.5, i / 30)
     off.ctx.finish()
     t0 = time.perf_counter()
     for i in range(frames):
-        pipe.render(off.fbo, (i % 30) / 30, i / 30)
+        frame(i)
     off.ctx.finish()
     t1 = time.perf_counter()
     for i in range(frames):
-        pipe.render(off.fbo, (i % 30) / 30, i / 30)
+        frame(i)
         off.read()
     t2 = time.perf_counter()
     pipe.release()

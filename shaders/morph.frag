@@ -1,6 +1,7 @@
 #version 330 core
 // Morph pass (work size): cross-dissolve two keyframes and upsample them from the
-// generator's resolution with Catmull-Rom bicubic filtering.
+// generator's resolution with Catmull-Rom bicubic filtering. The pipeline runs it
+// once per keyframe, with t = 0, to upsample it; the displayed dissolve is in present.
 #include "lib/bicubic.glsl"
 
 uniform sampler2D prev_tex;   // source size, RGB8, row 0 = top row of the image

@@ -1,16 +1,19 @@
 #version 330 core
-// Present pass (output size, the only one): a framed portrait on a mat.
-// Cheap by design: one bilinear fetch of the work texture per pixel.
+// Present pass (output size, the only one per displayed frame): the dissolve between
+// the two painted keyframes, as a framed portrait on a mat. Cheap by design: one or
+// two bilinear fetches per portrait pixel and one hash. No branches: a software
+// rasteriser (llvmpipe) executes both sides of every branch, even a uniform one.
 #include "lib/noise.glsl"
 #include "lib/color.glsl"
 
-uniform sampler2D work_tex;   // square, LINEAR filtered, bottom-up
+uniform sampler2D work_tex;   // painted prev keyframe: square, LINEAR filtered, bottom-up
+uniform sampler2D next_tex;   // painted next keyframe, same size
+uniform float mix_k;          // dissolve weight of next, 0..1 (morph curve applied)
 uniform vec4 rect;            // portrait in output pixels: x0, y0, width, height
 uniform float aspect;         // portrait width / height (centre crop of the square)
 uniform vec3 mat_color;
 uniform vec3 frame_color;
 uniform float frame_px;       // frame line width in output pixels; 0 = none
-uniform float vignette;       // darkening at the portrait's corners, 0..2
 uniform float grain;          // grain amplitude, 0..0.5
 uniform uint grain_seed;      // changes every displayed frame
 
@@ -27,11 +30,10 @@ float rect_distance(vec2 p) {
 vec3 portrait(vec2 p) {
     vec2 q = (p - rect.xy) / rect.zw;                 // 0..1 inside the portrait
     vec2 crop = aspect < 1.0 ? vec2(aspect, 1.0) : vec2(1.0, 1.0 / aspect);
-    vec3 c = texture(work_tex, 0.5 + (q - 0.5) * crop).rgb;
-    vec2 d = (q - 0.5) * 2.0;                         // -1..1, corners at |d|^2 = 2
-    float r = 0.5 * dot(d, d);                        // 0 centre .. 1 corners
-    c *= clamp(1.0 - vignette * r * r * (3.0 - 2.0 * r) * 0.6, 0.0, 1.0);
-    float n = grain_noise(uvec2(p), grain_seed);
+    vec2 st = 0.5 + (q - 0.5) * crop;
+    vec3 c = mix(texture(work_tex, st).rgb, texture(next_tex, st).rgb, mix_k);
+    // (the vignette is baked into the painted keyframes by grade.frag)
+    float n = grain_noise_fast(uvec2(p), grain_seed);
     float mid = 4.0 * luma(c) * (1.0 - luma(c));      // grain shows most in mid-tones
     return c + grain * n * (0.35 + 0.65 * mid);
 }

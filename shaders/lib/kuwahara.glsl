@@ -26,11 +26,14 @@ vec3 kuwahara(sampler2D tex, ivec2 centre, int radius) {
         m[k] = vec4(0.0);
         sq[k] = vec3(0.0);
     }
+    // Only the taps inside the disc: a software rasteriser runs a skipped
+    // (`continue`d) tap at full cost, so the row bounds leave them out instead.
+    int rr = max(radius, 1) * max(radius, 1);
     for (int y = -radius; y <= radius; ++y) {
-        for (int x = -radius; x <= radius; ++x) {
+        int half_w = int(floor(sqrt(float(rr - y * y)) + 1e-3));
+        for (int x = -half_w; x <= half_w; ++x) {
             vec2 v = vec2(x, y) / r;
             float d2 = dot(v, v);
-            if (d2 > 1.0) continue;
             vec3 c = texelFetch(tex, clamp(centre + ivec2(x, y), ivec2(0), hi), 0).rgb;
             vec4 wa = sector_weights(v, zeta, eta);
             vec2 vr = 0.70710678 * vec2(v.x - v.y, v.x + v.y);  // rotated 45 degrees

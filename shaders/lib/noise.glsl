@@ -17,6 +17,14 @@ float hash_u01(uvec2 p, uint seed) {
     return float(hash_bits(p, seed)) * (1.0 / 4294967295.0);
 }
 
+// The same grain from one hash instead of three (it matters per output pixel on
+// a software rasteriser): the pixel index in a 65536-wide plane, shifted per seed
+// by a large odd step, so successive frames sample far-apart windows of the plane.
+float grain_noise_fast(uvec2 p, uint seed) {
+    uint h = pcg_hash(p.x + (p.y << 16u) + seed * 0x9E3779B9u);
+    return (float(h & 0xFFFFu) + float(h >> 16u)) * (1.0 / 65535.0) - 1.0;
+}
+
 // Zero-mean grain in -1..1 with a triangular pdf: the sum of two 16-bit uniforms
 // taken from one hash.
 float grain_noise(uvec2 p, uint seed) {
