@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 import numpy as np
@@ -16,6 +17,7 @@ from passersby.traversal.feedback import FeedbackTraversal, StepInfo
 
 log = logging.getLogger(__name__)
 MORPH_WINDOW_S = 2.0  # keyframes closer than this in display time may look alike
+NICE = 10             # the live producer thread's niceness (Linux: per thread)
 MAX_LEAPS = 4         # a keyframe is dropped unseen at most this often in a row
 
 
@@ -155,6 +157,11 @@ class Producer:
             self.keeper.final(self.stream)
 
     def _run(self) -> None:
+        if not self.lockstep:  # the render loop comes first: measured pacing p99 1.49x -> 0.86x
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+            except (OSError, AttributeError):
+                log.debug("could not lower the producer thread's priority")
         backoff = 0.5
         while not self._stop.is_set():
             try:
