@@ -69,12 +69,13 @@ def open_session(cfg: Config, state_dir: Path | None, live: bool) -> Session:
     return Session(cfg, chain, stream, queue, producer)
 
 
-def _first_two(session: Session, timeout: float = 120.0) -> tuple[Frame, Frame]:
-    frames = [session.queue.get(timeout), session.queue.get(timeout)]
-    if frames[0] is None or frames[1] is None:
+def _first(session: Session, timeout: float = 120.0) -> Frame:
+    """The next keyframe, waiting for it (start-up only: the render loop never waits)."""
+    frame = session.queue.get(timeout)
+    if frame is None:
         raise RuntimeError(f"the generator made no keyframe in {timeout:.0f} s "
                            f"({session.producer.error or 'no error reported'})")
-    return frames[0], frames[1]
+    return frame
 
 
 def render_offscreen(cfg: Config, out: Path, state_dir: Path | None,
@@ -92,7 +93,7 @@ def render_offscreen(cfg: Config, out: Path, state_dir: Path | None,
     try:
         off = Offscreen(size)
         pipe = Pipeline(off.ctx, cfg.look, (session.chain.size,) * 2)
-        prev, shown = _first_two(session)
+        prev, shown = _first(session), _first(session)
         pipe.set_keyframes(prev.image, shown.image)
         morph: Morph[Frame] = Morph(1.0 / cfg.stream.keyframes_per_second)
 
@@ -172,10 +173,7 @@ def _live(window: Any, pipe: Any, session: Session, placeholder: Any,
           heartbeat: watchdog.Heartbeat, state_dir: Path | None, start: float) -> dict:
     """The render loop proper: never waits for the generator."""
     cfg = session.cfg
-    first = session.queue.get(timeout=120.0)
-    if first is None:
-        raise RuntimeError(f"the generator made no keyframe in 120 s "
-                           f"({session.producer.error or 'no error reported'})")
+    first = _first(session)
     pipe.set_keyframes(first.image if placeholder is None else placeholder, first.image)
     log.info("live stream %.2f s after the process started (step %d)", boot.process_age(),
              first.step)

@@ -26,3 +26,13 @@ def chain(weights_root: Path):  # type: ignore[no-untyped-def]
     from passersby.chain import Chain
 
     return Chain.load(weights_root, "dcgan64-standin", "dcgan64-standin-encoder", "cpu")
+
+
+def offscreen_or_skip(size: tuple[int, int]):  # type: ignore[no-untyped-def]
+    """An EGL offscreen target, or skip the test with the reason when GL is missing."""
+    from passersby.display import DisplayError, Offscreen
+
+    try:
+        return Offscreen(size)
+    except DisplayError as e:
+        pytest.skip(f"no headless GL here: {e}")

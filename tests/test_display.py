@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import offscreen_or_skip
 
 from passersby.config import LookConfig
 from passersby.display import DisplayError, Offscreen
@@ -22,10 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def off() -> Offscreen:
-    try:
-        target = Offscreen((80, 60))
-    except DisplayError as e:
-        pytest.skip(f"no headless GL here: {e}")
+    target = offscreen_or_skip((80, 60))
     yield target
     target.release()
 

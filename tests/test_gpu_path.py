@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import offscreen_or_skip
 
 from passersby import rng, weights
 from passersby.chain import Chain, prepare, to_uint8
@@ -19,12 +20,7 @@ NO_CUDA = "no CUDA device here: the GPU path (fp16 generator on CUDA) is unmeasu
 
 @pytest.fixture(scope="module")
 def gl():  # type: ignore[no-untyped-def]
-    from passersby.display import DisplayError, Offscreen
-
-    try:
-        off = Offscreen((32, 32))
-    except DisplayError as e:
-        pytest.skip(f"no headless GL here: {e}")
+    off = offscreen_or_skip((32, 32))
     yield off
     off.release()
 
