@@ -30,7 +30,7 @@ import numpy as np
 from passersby import faces, rng, state
 from passersby.chain import Chain, to_uint8
 from passersby.config import Config
-from passersby.novelty import NEAR_DUPLICATE, fingerprint
+from passersby.novelty import MEMORY_FILE, NEAR_DUPLICATE, fingerprint
 from passersby.stream import Keeper, Stream, likeness_window
 
 FREEZE_CHANGE = 0.5  # mean |difference| on 0..255 below which a step counts as frozen
@@ -132,8 +132,8 @@ def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
         if progress and (k + 1) % 500 == 0:
             progress(k + 1, steps)
     elapsed = time.perf_counter() - start
-    state_bytes = (folder / state.CURRENT).stat().st_size if folder and \
-        (folder / state.CURRENT).exists() else 0
+    state_bytes = sum((folder / name).stat().st_size for name in (state.CURRENT, MEMORY_FILE)
+                      if folder and (folder / name).exists())
     if tmp:
         tmp.cleanup()
     return {"steps": steps, "keyframes_per_second": kps, "seed": f"{seed:032x}",

@@ -1,31 +1,58 @@
-"""Novelty memory: where the stream has been, so it goes elsewhere and never loops.
+"""Novelty memory: where the stream has been, so it goes elsewhere and never repeats.
 
-Two bounded parts (numpy only; together ~200 KB, whatever the running time):
+Two bounded parts (numpy only; < 16 MiB together, in memory and on disk):
 - visits: a 16-bit SimHash of the latent (signs of 16 fixed random projections)
   names one of 65,536 cones of latent space; a saturating uint16 count per cone
   remembers how often the stream passed there. Each step the traversal draws a
   few candidate noises and takes the one that lands in the least-visited cone
   (ties: the first, so an unvisited space is walked exactly like the plain prior).
-- recent: fingerprints of the last RING keyframes. A new keyframe that is a near
-  duplicate of one older than the morph window is a fixed point or a limit cycle;
-  the stream drops that keyframe unseen and leaps away (stream.py, feedback.py).
+- sketch (Memory): a 48-byte code of every keyframe, up to CAPACITY of them. A new
+  keyframe whose code is close to that of one older than the likeness window is a
+  repeat (a fixed point, a limit cycle, or a place visited hours ago); the stream
+  drops it unseen and leaps away (stream.py, feedback.py).
 
 Perceptual measure (shared with the audit): 16x16 grey thumbnail, normalised to
 zero mean and unit contrast; distance = RMS difference (identical 0, unrelated
 faces ~1.2). NEAR_DUPLICATE = 0.12 is below the 1st percentile of the distance
 between two consecutive keyframes of the default stream (0.13 at 4 keyframes/s).
+
+The code is the fingerprint's 48 lowest-frequency 2-D DCT coefficients (an
+orthonormal basis, so the code distance never exceeds the fingerprint distance:
+every true near duplicate is caught; they hold ~90% of the thumbnails' variance),
+quantised to int8. Escaping below REPEAT_BELOW (the threshold plus a margin for
+the quantisation) may also drop a few keyframes that are merely close; that is the
+safe side.
+
+Capacity 245,760 codes = 17 h at 4 keyframes/s, all of them. When full, the older
+half is thinned to every other code, so the memory keeps all of the recent past and
+an ever sparser sample of the distant one (density ~ 1/age): bounded for years.
+On disk (MEMORY_FILE in the state folder) it is append-only between thinnings:
+~13 KB a minute, a rewrite of <= 14 MB every ~4 h once full (flash wears out).
 """
 from __future__ import annotations
 
 import io
+import logging
+import math
+import os
 import zlib
+from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 BITS = 16
-RING = 1024
 NEAR_DUPLICATE = 0.12
-FP_SCALE = 24.0  # fingerprint int8 = round(normalised thumbnail * FP_SCALE)
+REPEAT_BELOW = NEAR_DUPLICATE + 0.01
+CODE_DIMS = 48
+CODE_SCALE = 8.0       # int8 code = round(DCT coefficient * CODE_SCALE); |coefficient| <= 16
+CAPACITY = 245_760
+CHUNK = 16_384         # rows per distance pass (cache-sized)
+MEMORY_FILE = "novelty.bin"
+MAGIC = b"PBYNOV01"
+RECORD = np.dtype([("step", "<i8"), ("code", "i1", (CODE_DIMS,))])
+HEADER = 16
 
 
 def fingerprint(images: np.ndarray) -> np.ndarray:
@@ -44,6 +71,130 @@ def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean((a - b) ** 2, axis=-1))
 
 
+def _dct_basis() -> np.ndarray:
+    """[CODE_DIMS,256] rows of the orthonormal 16x16 2-D DCT-II, lowest frequencies first."""
+    k = np.arange(16)
+    c = np.sqrt(2 / 16) * np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / 32)
+    c[0] /= np.sqrt(2)
+    u, v = np.divmod(np.arange(256), 16)
+    order = np.lexsort((np.maximum(u, v), u + v))
+    return np.kron(c, c)[order[:CODE_DIMS]].astype(np.float32)
+
+
+BASIS = _dct_basis()
+
+
+def code(fp: np.ndarray) -> np.ndarray:
+    """Fingerprint(s) [...,256] -> int8 codes [...,CODE_DIMS]."""
+    return np.clip(np.round(fp @ BASIS.T * CODE_SCALE), -127, 127).astype(np.int8)
+
+
+class Memory:
+    """Codes of the keyframes seen, in step order; see the module docstring."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.steps = np.zeros(capacity, np.int64)
+        self.codes = np.zeros((capacity, CODE_DIMS), np.int8)
+        self.sq = np.zeros(capacity, np.int32)  # |code|^2
+        self.n = 0
+        self.saved = 0  # leading records known to be on disk as they are here
+
+    def add(self, step: int, c: np.ndarray) -> None:
+        if self.n and step <= self.steps[self.n - 1]:
+            return  # already remembered (a replay after a restart)
+        if self.n == len(self.steps):
+            self._thin()
+        self.steps[self.n], self.codes[self.n] = step, c
+        self.sq[self.n] = int(np.dot(c.astype(np.int32), c.astype(np.int32)))
+        self.n += 1
+
+    def nearest(self, c: np.ndarray, before: int) -> float:
+        """Smallest distance (fingerprint RMS units, a lower bound) from code `c` to the
+        codes of steps < `before`; inf if there are none."""
+        m = int(np.searchsorted(self.steps[:self.n], before))
+        if m == 0:
+            return math.inf
+        q = c.astype(np.float32)
+        best = math.inf
+        for s in range(0, m, CHUNK):
+            e = min(m, s + CHUNK)
+            best = min(best, float((self.sq[s:e] - 2.0 * (self.codes[s:e] @ q)).min()))
+        return math.sqrt(max(best + float(q @ q), 0.0)) / (CODE_SCALE * 16)
+
+    def _thin(self) -> None:
+        half = self.n // 2
+        keep = np.r_[np.arange(1, half, 2), np.arange(half, self.n)]
+        k = len(keep)
+        self.steps[:k], self.codes[:k], self.sq[:k] = \
+            self.steps[keep], self.codes[keep], self.sq[keep]
+        self.n, self.saved = k, 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.steps.nbytes + self.codes.nbytes + self.sq.nbytes
+
+    def records(self, start: int = 0) -> np.ndarray:
+        r = np.empty(self.n - start, RECORD)
+        r["step"], r["code"] = self.steps[start:self.n], self.codes[start:self.n]
+        return r
+
+
+def _header() -> bytes:
+    return MAGIC + np.array([CODE_DIMS, int(CODE_SCALE)], "<u2").tobytes() + bytes(4)
+
+
+def save_memory(folder: Path, mem: Memory) -> None:
+    """Append what is new since the last save; rewrite (atomically) after a thinning.
+    The caller fsyncs the folder. Raises OSError."""
+    path = folder / MEMORY_FILE
+    size = path.stat().st_size if path.exists() else -1
+    if mem.saved and size >= HEADER + mem.saved * RECORD.itemsize:
+        with open(path, "r+b") as f:
+            f.truncate(HEADER + mem.saved * RECORD.itemsize)
+            f.seek(0, os.SEEK_END)
+            f.write(mem.records(mem.saved).tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+    else:
+        tmp = path.with_name(MEMORY_FILE + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(_header() + mem.records().tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    mem.saved = mem.n
+
+
+def load_memory(folder: Path, before: int) -> Memory:
+    """The codes of steps < `before` from the state folder (what a restart from a state
+    at step `before` had seen). A missing, foreign or damaged file gives what is good."""
+    mem, path = Memory(), folder / MEMORY_FILE
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        return mem
+    except OSError as e:
+        log.warning("novelty memory %s is unreadable (%s); starting it afresh", path, e)
+        return mem
+    if blob[:HEADER] != _header():
+        log.warning("novelty memory %s has another layout; starting it afresh", path)
+        return mem
+    n = min((len(blob) - HEADER) // RECORD.itemsize, len(mem.steps))
+    r = np.frombuffer(blob, RECORD, n, HEADER)
+    bad = np.flatnonzero((np.diff(r["step"]) <= 0) | (r["step"][1:] < 0))
+    if len(bad):
+        log.warning("novelty memory %s is damaged after record %d; keeping what precedes",
+                    path, bad[0])
+        r = r[:bad[0] + 1]
+    r = r[:int(np.searchsorted(r["step"], before))]
+    m = len(r)
+    mem.steps[:m], mem.codes[:m] = r["step"], r["code"]
+    c = r["code"].astype(np.int32)
+    mem.sq[:m] = (c * c).sum(axis=1)
+    mem.n = mem.saved = m
+    return mem
+
+
 class Novelty:
     def __init__(self, nz: int, window: int, plane_seed: int = 0x9A55E85B) -> None:
         self.window = window  # steps: younger keyframes are part of the same morph
@@ -51,8 +202,7 @@ class Novelty:
             np.float32)
         self.weights = (1 << np.arange(BITS)).astype(np.int64)
         self.visits = np.zeros(1 << BITS, np.uint16)
-        self.ring = np.zeros((RING, 256), np.int8)
-        self.ring_steps = np.full(RING, -1, np.int64)
+        self.memory = Memory()
         self.repeats = 0  # near duplicates detected (escapes triggered)
 
     def cells(self, z: np.ndarray) -> np.ndarray:
@@ -69,32 +219,25 @@ class Novelty:
             self.visits[c] += 1
 
     def observe(self, step: int, image: np.ndarray) -> bool:
-        """Remember keyframe `step`; True if it nearly repeats an older recent one."""
-        fp = fingerprint(image)
-        old = (self.ring_steps >= 0) & (self.ring_steps < step - self.window)
-        repeat = False
-        if old.any():
-            ring = self.ring[old].astype(np.float32) / FP_SCALE
-            repeat = bool(distance(ring, fp).min() < NEAR_DUPLICATE)
-        slot = step % RING
-        self.ring[slot] = np.clip(np.round(fp * FP_SCALE), -127, 127).astype(np.int8)
-        self.ring_steps[slot] = step
+        """Remember keyframe `step`; True if it nearly repeats one older than the window."""
+        c = code(fingerprint(image))
+        repeat = self.memory.nearest(c, step - self.window) < REPEAT_BELOW
+        self.memory.add(step, c)
         self.repeats += repeat
         return repeat
 
     def to_bytes(self) -> bytes:
+        """The small part, kept in the state document (the sketch has its own file)."""
         buf = io.BytesIO()
-        np.savez(buf, visits=self.visits, ring=self.ring, ring_steps=self.ring_steps,
-                 repeats=np.array([self.repeats], np.int64))
+        np.savez(buf, visits=self.visits, repeats=np.array([self.repeats], np.int64))
         return zlib.compress(buf.getvalue(), 6)
 
     def load_bytes(self, blob: bytes) -> None:
         with np.load(io.BytesIO(zlib.decompress(blob)), allow_pickle=False) as d:
-            if d["visits"].shape != self.visits.shape or d["ring"].shape != self.ring.shape:
+            if d["visits"].shape != self.visits.shape:
                 raise ValueError("novelty memory of another layout")
-            self.visits, self.ring = d["visits"].copy(), d["ring"].copy()
-            self.ring_steps, self.repeats = d["ring_steps"].copy(), int(d["repeats"][0])
+            self.visits, self.repeats = d["visits"].copy(), int(d["repeats"][0])
 
     @property
     def nbytes(self) -> int:
-        return self.visits.nbytes + self.ring.nbytes + self.ring_steps.nbytes
+        return self.visits.nbytes + self.memory.nbytes

@@ -4,6 +4,9 @@ One JSON document, with a schema version and a sha256 of its own payload. A writ
 goes to a temp file, is fsync'd, replaces the current file (whose previous
 generation is kept as state.prev.json) and the directory is fsync'd. A corrupt or
 unreadable current file falls back to the previous generation and says so.
+The novelty sketch is too big to rewrite every minute: it has its own append-only
+file (novelty.py), written before the document; a load keeps the sketch's records
+of the steps before the loaded document's step, so the two always agree.
 An unwritable directory never stops the player: it warns once and runs on.
 """
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from passersby import novelty
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,7 @@ class State:
     z: np.ndarray | None        # [nz] f32 latent at `step`
     generator_sha256: str       # tensors hash of the generator that made the stream
     novelty: bytes = b""        # Novelty.to_bytes()
+    memory: novelty.Memory | None = None  # the novelty sketch: its own file, append-only
 
 
 def default_dir() -> Path:
@@ -84,6 +90,7 @@ def load(folder: Path) -> State | None:
             continue
         if name == PREVIOUS and (folder / CURRENT).exists():
             log.warning("resumed from the previous state generation %s", path)
+        state.memory = novelty.load_memory(folder, state.step)
         return state
     return None
 
@@ -98,6 +105,8 @@ class Saver:
     def save(self, state: State) -> bool:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            if state.memory is not None:  # first: the document must not claim more
+                novelty.save_memory(self.folder, state.memory)
             tmp = self.folder / (CURRENT + ".tmp")
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(_encode(state))

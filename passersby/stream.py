@@ -57,6 +57,8 @@ class Stream:
                         saved.skip_to)
             self.step = saved.skip_to
             self.z = rng.normal(self.seed, self.step, self.chain.nz)
+        if saved.memory is not None:
+            self.novelty.memory = saved.memory
         if saved.novelty:
             try:
                 self.novelty.load_bytes(saved.novelty)
@@ -101,7 +103,7 @@ class Stream:
     def snapshot(self, skip_to: int) -> state.State:
         return state.State(self.seed, self.step, skip_to, self.z.copy(),
                            self.chain.generator_manifest["tensors_sha256"],
-                           self.novelty.to_bytes())
+                           self.novelty.to_bytes(), self.novelty.memory)
 
 
 class Keeper:

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import math
+import zlib
+from pathlib import Path
 
 import numpy as np
 
 from passersby import config, rng
-from passersby.novelty import NEAR_DUPLICATE, Novelty, distance, fingerprint
+from passersby.novelty import (CODE_DIMS, MEMORY_FILE, NEAR_DUPLICATE, RECORD, REPEAT_BELOW,
+                               Memory, Novelty, code, distance, fingerprint, load_memory,
+                               save_memory)
 from passersby.stream import Stream
 
 
@@ -46,16 +52,83 @@ def test_choose_prefers_unvisited_and_is_plain_when_all_new() -> None:
     assert n.choose(cands) == expect and (cells[expect] != cells[0] or expect == 0)
 
 
-def test_memory_roundtrip_and_bounded_size() -> None:
+def _fill(mem: Memory, steps: range, seed: int = 1) -> np.ndarray:
+    codes = np.random.default_rng(seed).integers(-60, 60, (len(steps), CODE_DIMS)).astype(np.int8)
+    for s, c in zip(steps, codes):
+        mem.add(s, c)
+    return codes
+
+
+def test_code_distance_never_exceeds_the_fingerprint_distance(chain) -> None:  # type: ignore[no-untyped-def]
+    """The sketch is a lower bound (up to quantisation): no true near duplicate slips by."""
+    fp = fingerprint(faces(chain, 48, seed=9))
+    noisy = fp + np.random.default_rng(2).normal(0, 0.08, fp.shape).astype(np.float32)
+    mem = Memory()
+    for k, c in enumerate(code(fp)):
+        mem.add(k, c)
+    for k in range(len(fp)):
+        full = float(distance(fp[k], noisy[k]))
+        assert full < REPEAT_BELOW
+        assert mem.nearest(code(noisy[k]), k + 1) <= full + (REPEAT_BELOW - NEAR_DUPLICATE)
+    other = [float(distance(fp[i], fp[j])) for i in range(48) for j in range(i)]
+    assert mem.nearest(code(fp[47]), 47) <= min(other[-47:]) + 0.01
+
+
+def test_sketch_file_appends_resumes_and_survives_damage(tmp_path: Path) -> None:
+    mem = Memory()
+    codes = _fill(mem, range(0, 3000, 3))
+    save_memory(tmp_path, mem)
+    size = (tmp_path / MEMORY_FILE).stat().st_size
+    _fill(mem, range(3000, 3300), seed=2)
+    save_memory(tmp_path, mem)  # an append: the old records are not rewritten
+    assert (tmp_path / MEMORY_FILE).stat().st_size == size + 300 * RECORD.itemsize
+    got = load_memory(tmp_path, before=1500)  # a state at step 1500 saw steps < 1500
+    assert got.n == 500 and np.array_equal(got.codes[:500], codes[:500])
+    assert got.nearest(codes[10], 1500) == 0.0 and got.nearest(codes[10], 30) > 1.0
+    assert got.nearest(codes[0], 0) == math.inf
+    _fill(got, range(1500, 1600), seed=3)  # a resumed run writes over what it did not keep
+    save_memory(tmp_path, got)
+    again = load_memory(tmp_path, before=10**9)
+    assert again.n == 600 and again.steps[599] == 1599
+    with open(tmp_path / MEMORY_FILE, "ab") as f:  # a power cut in the middle of a record
+        f.write(b"\x01" * 7)
+    assert load_memory(tmp_path, 10**9).n == 600
+    blob = bytearray((tmp_path / MEMORY_FILE).read_bytes())
+    blob[16 + 400 * RECORD.itemsize: 16 + 400 * RECORD.itemsize + 8] = bytes(8)  # step -> 0
+    (tmp_path / MEMORY_FILE).write_bytes(bytes(blob))
+    assert load_memory(tmp_path, 10**9).n == 400  # what precedes the damage
+    (tmp_path / MEMORY_FILE).write_bytes(b"not a sketch" * 10)
+    assert load_memory(tmp_path, 10**9).n == 0
+
+
+def test_sketch_is_bounded_and_keeps_all_recent_codes(tmp_path: Path) -> None:
+    mem = Memory(capacity=1000)
+    _fill(mem, range(2600))
+    assert mem.n <= 1000 and mem.saved == 0
+    recent = mem.steps[mem.n - 500:mem.n]
+    assert np.array_equal(recent, np.arange(2100, 2600))  # the recent past: every code
+    assert np.all(np.diff(mem.steps[:mem.n]) > 0) and mem.steps[0] > 0  # the far past: sparser
+    save_memory(tmp_path, mem)
+    assert load_memory(tmp_path, 10**9).n == mem.n
+    full = Memory()
+    assert full.nbytes + Novelty(100, 5).visits.nbytes < 16 << 20  # a year needs no more
+    assert 16 + len(full.steps) * RECORD.itemsize < 16 << 20
+
+
+def test_visits_roundtrip_and_old_layout_still_loads() -> None:
     n = Novelty(100, window=5)
     r = np.random.default_rng(1)
-    for k in range(3000):
+    for _ in range(3000):
         n.visit(r.standard_normal(100).astype(np.float32))
-        n.observe(k, r.integers(0, 255, (64, 64, 3), dtype=np.uint8))
     m = Novelty(100, window=5)
     m.load_bytes(n.to_bytes())
-    assert np.array_equal(m.visits, n.visits) and np.array_equal(m.ring, n.ring)
-    assert n.nbytes < 1 << 20 and len(n.to_bytes()) < 1 << 20  # a year needs no more
+    assert np.array_equal(m.visits, n.visits)
+    buf = io.BytesIO()  # schema-2 states carried a ring of fingerprints beside the visits
+    np.savez(buf, visits=n.visits, ring=np.zeros((1024, 256), np.int8),
+             ring_steps=np.zeros(1024, np.int64), repeats=np.array([3], np.int64))
+    m.load_bytes(zlib.compress(buf.getvalue()))
+    assert np.array_equal(m.visits, n.visits) and m.repeats == 3
+    assert len(n.to_bytes()) < 1 << 20
 
 
 def test_a_frozen_walk_is_detected_and_escaped(chain) -> None:  # type: ignore[no-untyped-def]

@@ -60,3 +60,33 @@ def test_unwritable_path_as_root_too(tmp_path: Path, caplog) -> None:  # type: i
     with caplog.at_level(logging.WARNING):
         assert not s.save(make(1)) and not s.save(make(2))
     assert caplog.text.count("running on in memory") == 1
+
+
+def test_sketch_travels_with_the_document_and_never_runs_ahead(tmp_path: Path) -> None:
+    """The novelty sketch has its own append-only file; whichever document generation
+    loads, it gets exactly the codes of the steps before its own step."""
+    from passersby.novelty import CODE_DIMS, MEMORY_FILE, Memory
+
+    mem = Memory()
+    saver = state.Saver(tmp_path)
+    r = np.random.default_rng(0)
+    for step in (100, 200, 300):
+        while mem.n < step:
+            mem.add(mem.n, r.integers(-50, 50, CODE_DIMS).astype(np.int8))
+        doc = make(step)
+        doc.memory = mem
+        assert saver.save(doc)
+    assert load_steps(tmp_path) == (300, 300)
+    cur = tmp_path / state.CURRENT
+    cur.write_bytes(cur.read_bytes()[:40])  # the newest document is lost: the sketch follows
+    assert load_steps(tmp_path) == (200, 200)
+    (tmp_path / MEMORY_FILE).unlink()  # a lost sketch costs memory, never the edition
+    got = state.load(tmp_path)
+    assert got is not None and got.memory is not None and got.memory.n == 0
+
+
+def load_steps(folder: Path) -> tuple[int, int]:
+    got = state.load(folder)
+    assert got is not None and got.memory is not None
+    assert got.memory.n == 0 or got.memory.steps[got.memory.n - 1] < got.step
+    return got.step, got.memory.n
