@@ -55,8 +55,7 @@ class Stream:
             log.warning("the saved state was made with other weights (%s...): the edition goes "
                         "on from step %d with a fresh latent", saved.generator_sha256[:12],
                         saved.skip_to)
-            self.step = saved.skip_to
-            self.z = rng.normal(self.seed, self.step, self.chain.nz)
+            self.jump(saved.skip_to)
         if saved.memory is not None:
             self.novelty.memory = saved.memory
         if saved.novelty:
@@ -92,13 +91,20 @@ class Stream:
         self.step += 1
         return frame, repeat
 
-    def catch_up(self) -> int:
-        """Replay, unseen, up to skip_to (after a crash); returns the steps replayed."""
+    def catch_up(self, limit: int | None = None) -> int:
+        """Replay, unseen, up to skip_to (after a crash), at most `limit` steps at a time;
+        returns the steps replayed."""
         n = 0
-        while self.step < self.skip_to:
+        while self.step < self.skip_to and (limit is None or n < limit):
             self._advance()
             n += 1
         return n
+
+    def jump(self, step: int) -> None:
+        """Go on from `step` with a fresh latent, without replaying up to it (when there
+        is no saved place to replay from)."""
+        self.step = self.skip_to = step
+        self.z = rng.normal(self.seed, step, self.chain.nz)
 
     def snapshot(self, skip_to: int) -> state.State:
         return state.State(self.seed, self.step, skip_to, self.z.copy(),

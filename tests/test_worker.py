@@ -1,0 +1,148 @@
+"""The generator process: keyframes cross the process boundary in order; a crash or a
+hang gets it killed and restarted without showing anything twice; bad weights fail
+at start with the file's name; a failing step is retried and logged once."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from passersby import config, state, worker
+from passersby.errors import UserError
+from passersby.frames import Frame, FrameQueue
+
+
+def cfg(**stream) -> config.Config:  # type: ignore[no-untyped-def]
+    return config.load(None, {"stream": {"threads": 1, "save_seconds": 1.0, **stream}})
+
+
+def take(q: FrameQueue, n: int, timeout: float = 60.0) -> list[Frame]:
+    got: list[Frame] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n:
+        assert time.monotonic() < deadline, f"only {len(got)} keyframes in {timeout:.0f} s"
+        f = q.get(0.5)
+        if f is not None:
+            got.append(f)
+    return got
+
+
+def test_frames_cross_in_order_and_a_second_worker_resumes_after_them(tmp_path: Path) -> None:
+    q = FrameQueue(4)
+    w = worker.Worker(cfg(seed=0x77), tmp_path, q, lockstep=True).start()
+    try:
+        info = w.wait_ready(120)
+        frames = take(q, 12)
+    finally:
+        w.stop()
+    assert info.size == 64 and info.seed == 0x77 and not w.alive
+    steps = [f.step for f in frames]
+    assert steps == list(range(steps[0], steps[0] + 12))
+    assert frames[0].image.shape == (64, 64, 3) and frames[0].z.shape == (100,)
+    assert state.load(tmp_path) is not None
+    q2 = FrameQueue(4)
+    w2 = worker.Worker(cfg(seed=0x77), tmp_path, q2, lockstep=True).start()
+    try:
+        assert take(q2, 1)[0].step > steps[-1]
+    finally:
+        w2.stop()
+
+
+@pytest.mark.parametrize("fault", ["crash", "hang"])
+def test_a_dead_or_hung_generator_is_restarted_and_never_repeats(tmp_path: Path, fault: str,
+                                                                 caplog) -> None:  # type: ignore[no-untyped-def]
+    q = FrameQueue(4)
+    w = worker.Worker(cfg(seed=0x78), tmp_path, q, lockstep=True, hang_seconds=3.0).start()
+    try:
+        w.wait_ready(120)
+        before = take(q, 8)
+        pid = w.pid
+        assert pid is not None
+        with caplog.at_level(logging.ERROR):
+            os.kill(pid, signal.SIGKILL if fault == "crash" else signal.SIGSTOP)
+            after = take(q, 8, timeout=120)
+        assert w.restarts == 1 and w.pid != pid
+    finally:
+        w.stop()
+        if fault == "hang":
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    steps = [f.step for f in before + after]
+    assert all(b > a for a, b in zip(steps, steps[1:])), steps  # nothing shown twice
+    assert ("died" if fault == "crash" else "hangs") in caplog.text
+
+
+def test_corrupt_weights_fail_at_start_naming_the_file(tmp_path: Path, weights_root: Path) -> None:
+    import shutil
+
+    bad = tmp_path / "weights"
+    shutil.copytree(weights_root / "dcgan64-standin", bad / "dcgan64-standin")
+    shutil.copytree(weights_root / "dcgan64-standin-encoder", bad / "dcgan64-standin-encoder")
+    f = bad / "dcgan64-standin" / "model.safetensors"
+    blob = bytearray(f.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    f.write_bytes(bytes(blob))
+    c = config.load(None, {"stream": {"threads": 1}, "weights": {"dir": str(bad)}})
+    w = worker.Worker(c, None, FrameQueue(4)).start()
+    try:
+        with pytest.raises(UserError, match="model.safetensors"):
+            w.wait_ready(120)
+    finally:
+        w.stop()
+    assert not w.alive and w.restarts == 0  # a start-up error does not spin
+
+
+class FlakyStream:
+    def __init__(self, fail: int) -> None:
+        self.fail, self.step, self.skip_to, self.seed = fail, 0, 0, 1
+
+    def next_frame(self) -> Frame:
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        self.step += 1
+        return Frame(self.step, np.zeros((4, 4, 3), np.uint8), np.zeros(2, np.float32))
+
+
+class FakeKeeper:
+    def __init__(self) -> None:
+        self.final_at = -1
+
+    def after_step(self, stream: FlakyStream) -> None:
+        pass
+
+    def final(self, stream: FlakyStream) -> None:
+        self.final_at = stream.step
+
+
+class Chain:
+    size, device = 4, "cpu"
+
+
+def test_a_failing_step_is_reported_and_retried_in_the_child(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The child's loop, run in this process with a stream that fails three times."""
+    sent: list[tuple] = []
+    stop = threading.Event()
+    keeper = FakeKeeper()
+
+    class Conn:
+        def send(self, msg: tuple) -> None:
+            sent.append(msg)
+            if sum(m[0] == "frame" for m in sent) == 3:
+                stop.set()
+
+    monkeypatch.setattr(worker, "open_stream",
+                        lambda *a: (Chain(), FlakyStream(fail=3), keeper))
+    monkeypatch.setattr(threading.Event, "wait", lambda self, t=None: self.is_set())  # no back-off
+    worker._child(Conn(), stop, cfg(), None, None, 0, False, logging.INFO)
+    kinds = [m[0] for m in sent]
+    assert kinds == ["hello", "error", "error", "error", "frame", "frame", "frame"]
+    assert "illegal memory access" in sent[1][1] and keeper.final_at == 3
