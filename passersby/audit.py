@@ -6,7 +6,8 @@ Every generated keyframe counts as shown (no display lag). Figures (images are t
   (stream.likeness_window: the morph window or the walk's correlation time, whichever
   is longer; 20 keyframes = 5 s by default) whose perceptual distance (novelty.fingerprint:
   normalised 16x16 grey thumbnails, RMS difference) is below NEAR_DUPLICATE;
-  closest_pair: the smallest such distance found below 2 x NEAR_DUPLICATE (or none);
+  closest_pairs: the ten closest such pairs below 2 x NEAR_DUPLICATE, [step, step,
+  distance]; with a sheet path, a PNG of them side by side (regenerated from their latents);
 - face_rate_stream / face_rate_random: the Haar yardstick's hit rate on every
   `face_every`-th keyframe versus on as many random samples of the generator;
 - change_per_s (and stranger_change: two independent random samples, for scale);
@@ -58,10 +59,10 @@ def random_samples(chain: Chain, n: int, seed: int = 12345, batch: int = 64) -> 
 
 
 def near_duplicates(fps: np.ndarray, window: int, steps: np.ndarray | None = None
-                    ) -> tuple[int, float | None, list]:
+                    ) -> tuple[int, list]:
     """fps [N,256] fingerprints in display order -> (pairs below NEAR_DUPLICATE more than
-    `window` apart, smallest such distance below 2 x NEAR_DUPLICATE or None, up to ten
-    of those pairs as [step, step, distance], closest first).
+    `window` apart, the ten closest pairs below 2 x NEAR_DUPLICATE as [i, j, distance],
+    closest first; i and j are indices, or steps when `steps` is given).
     Exhaustive, not sampled: candidates come from a KD-tree on a 16-d PCA projection
     (a projection never lengthens a distance, so no pair within the radius is missed)
     and are checked on the full fingerprints."""
@@ -76,26 +77,47 @@ def near_duplicates(fps: np.ndarray, window: int, steps: np.ndarray | None = Non
     pairs = cKDTree(proj).query_pairs(radius, output_type="ndarray")
     pairs = pairs[np.abs(pairs[:, 0] - pairs[:, 1]) > window]
     if not len(pairs):
-        return 0, None, []
+        return 0, []
     d = np.sqrt(np.mean((x[pairs[:, 0]] - x[pairs[:, 1]]) ** 2, axis=1))
-    keep = d < NEAR_DUPLICATE
-    order = np.argsort(d[keep])[:10]
-    names = pairs[keep][order] if steps is None else steps[pairs[keep][order]]
-    worst = [[int(a), int(b), round(float(v), 4)] for (a, b), v in zip(names, d[keep][order])]
-    close = d[d < 2 * NEAR_DUPLICATE]
-    return int(keep.sum()), (round(float(close.min()), 4) if len(close) else None), worst
+    close = np.flatnonzero(d < 2 * NEAR_DUPLICATE)
+    order = close[np.argsort(d[close])[:10]]
+    names = pairs[order] if steps is None else steps[pairs[order]]
+    closest = [[int(a), int(b), round(float(v), 4)] for (a, b), v in zip(names, d[order])]
+    return int((d < NEAR_DUPLICATE).sum()), closest
+
+
+def pairs_sheet(chain: Chain, zs: dict[int, np.ndarray], pairs: list, path: Path) -> Path:
+    """A PNG, one row per pair: the two keyframes side by side (4x), steps and distance."""
+    from PIL import Image, ImageDraw
+
+    s, pad = chain.size * 4, 8
+    sheet = Image.new("RGB", (2 * s + 3 * pad, max(1, len(pairs)) * (s + 24) + pad), (24, 22, 20))
+    draw = ImageDraw.Draw(sheet)
+    for r, (a, b, d) in enumerate(pairs):
+        ims = to_uint8(chain.generate(np.stack([zs[a], zs[b]])))
+        y = pad + r * (s + 24)
+        for c, im in enumerate(ims):
+            sheet.paste(Image.fromarray(im).resize((s, s), Image.NEAREST), (pad + c * (s + pad), y))
+        draw.text((pad, y + s + 4), f"steps {a} and {b}: distance {d:.4f}", fill=(230, 220, 200))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
 
 
 class _Recorder:
     def __init__(self, steps: int, face_every: int) -> None:
         self.fps = np.zeros((steps, 256), np.float16)
+        self.zs: np.ndarray | None = None  # latents, to show the closest pairs afterwards
         self.steps = np.zeros(steps, np.int64)
         self.changes = np.zeros(steps, np.float32)
         self.sampled: list[np.ndarray] = []
         self.face_every, self.n, self.prev = face_every, 0, None
         self.run, self.longest, self.last_step, self.backwards = 0, 0, -1, 0
 
-    def add(self, step: int, image: np.ndarray) -> None:
+    def add(self, step: int, image: np.ndarray, z: np.ndarray) -> None:
+        if self.zs is None:
+            self.zs = np.zeros((len(self.fps), len(z)), np.float32)
+        self.zs[self.n] = z
         if self.prev is not None:
             c = float(np.abs(image.astype(np.int16) - self.prev).mean())
             self.changes[self.n] = c
@@ -112,7 +134,7 @@ class _Recorder:
 
 def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
         restart_every: int = 0, state_dir: Path | None = None,
-        progress: Callable[[int, int], None] | None = None) -> dict:
+        progress: Callable[[int, int], None] | None = None, sheet: Path | None = None) -> dict:
     kps = cfg.stream.keyframes_per_second
     tmp = tempfile.TemporaryDirectory() if restart_every and state_dir is None else None
     folder = Path(tmp.name) if tmp else state_dir
@@ -128,17 +150,23 @@ def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
             restarts += 1
         frame = stream.next_frame()
         keeper.after_step(stream)
-        rec.add(frame.step, frame.image)
+        rec.add(frame.step, frame.image, frame.z)
         if progress and (k + 1) % 500 == 0:
             progress(k + 1, steps)
     elapsed = time.perf_counter() - start
+    figures = _figures(chain, rec, kps, likeness_window(cfg.traversal, kps))
+    if sheet is not None and figures["closest_pairs"]:
+        where = {int(st): i for i, st in enumerate(rec.steps[:rec.n])}
+        needed = {st for a, b, _ in figures["closest_pairs"] for st in (a, b)}
+        figures["pairs_sheet"] = str(pairs_sheet(
+            chain, {st: rec.zs[where[st]] for st in needed}, figures["closest_pairs"], sheet))
     state_bytes = sum((folder / name).stat().st_size for name in (state.CURRENT, MEMORY_FILE)
                       if folder and (folder / name).exists())
     if tmp:
         tmp.cleanup()
     return {"steps": steps, "keyframes_per_second": kps, "seed": f"{seed:032x}",
             "restarts": restarts, "replayed_steps": replayed, "steps_backwards": rec.backwards,
-            **_figures(chain, rec, kps, likeness_window(cfg.traversal, kps)),
+            **figures,
             "novelty_repeats_escaped": stream.novelty.repeats,
             "state_bytes": state_bytes, "novelty_bytes_in_memory": stream.novelty.nbytes,
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -146,14 +174,13 @@ def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
 
 
 def _figures(chain: Chain, rec: _Recorder, kps: float, window: int) -> dict:
-    dups, closest, worst = near_duplicates(rec.fps[:rec.n], window, rec.steps[:rec.n])
+    dups, closest = near_duplicates(rec.fps[:rec.n], window, rec.steps[:rec.n])
     imgs = np.stack(rec.sampled)
     rand = random_samples(chain, len(imgs))
     strangers = np.abs(rand[1:].astype(np.int16) - rand[:-1]).mean() if len(rand) > 1 else 0
     return {
         "near_duplicates": dups, "near_duplicate_threshold": NEAR_DUPLICATE,
-        "likeness_window_steps": window, "closest_pair": closest,
-        "near_duplicate_pairs": worst,
+        "likeness_window_steps": window, "closest_pairs": closest,
         "face_rate_stream": round(faces.hit_rate(imgs), 4),
         "face_rate_random": round(faces.hit_rate(rand), 4), "faces_sampled": len(imgs),
         "change_per_s": round(float(rec.changes[1:rec.n].mean()) * kps, 3),

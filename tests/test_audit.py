@@ -11,17 +11,23 @@ def test_near_duplicate_search_is_exhaustive_and_respects_the_window() -> None:
     fps = r.standard_normal((3000, 256)).astype(np.float32)
     fps[2500] = fps[100] + 0.05 * r.standard_normal(256)     # a planted repeat, far apart
     fps[11] = fps[10] + 0.01 * r.standard_normal(256)        # alike, but inside the window
-    n, closest, worst = audit.near_duplicates(fps, window=20, steps=np.arange(3000) * 2)
-    assert n == 1 and closest is not None and closest < NEAR_DUPLICATE
-    assert worst[0][:2] == [200, 5000]
+    n, closest = audit.near_duplicates(fps, window=20, steps=np.arange(3000) * 2)
+    assert n == 1 and len(closest) == 1 and closest[0][2] < NEAR_DUPLICATE
+    assert closest[0][:2] == [200, 5000]
 
 
 def test_audit_with_power_cuts(chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
     cfg = config.load(None, {"stream": {"save_seconds": 5.0}})  # short replays after a cut
     figures = audit.run(chain, cfg, 900, seed=0xC0DE, face_every=10,
-                        restart_every=300, state_dir=tmp_path)
+                        restart_every=300, state_dir=tmp_path / "state",
+                        sheet=tmp_path / "pairs.png")
     assert figures["restarts"] == 2 and figures["replayed_steps"] > 0
     assert figures["steps_backwards"] == 0
-    assert figures["near_duplicates"] == 0, figures["near_duplicate_pairs"]
+    assert figures["near_duplicates"] == 0, figures["closest_pairs"]
+    if figures["closest_pairs"]:  # pairs closer than 2x the threshold, shown for a look
+        from PIL import Image
+
+        rows = len(figures["closest_pairs"])
+        assert Image.open(figures["pairs_sheet"]).size == (2 * 256 + 24, rows * 280 + 8)
     assert 0 < figures["state_bytes"] <= 16 << 20
     assert figures["longest_freeze_s"] <= 2.0
