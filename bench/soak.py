@@ -41,7 +41,7 @@ def run(minutes: float, size: tuple[int, int], fps: float, sample_s: float) -> l
     with tempfile.TemporaryDirectory() as tmp:
         session = player.open_session(cfg, Path(tmp), live=True)
         off = Offscreen(size)
-        pipe = Pipeline(off.ctx, cfg.look, (session.chain.size,) * 2)
+        pipe = Pipeline(off.ctx, cfg.look, (session.size,) * 2)
         try:
             prev, nxt = session.queue.get(120.0), session.queue.get(120.0)
             pipe.set_keyframes(prev.image, nxt.image)

@@ -43,10 +43,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _load_config(args)
     folder = Path(args.state) if args.state else state.default_dir()
-    result = player.run_window(cfg, folder, args.windowed)
+    if cfg.screens:  # several screens (or one listed under screens:), with hotplug
+        from passersby import stage
+
+        result = stage.run(cfg, folder, args.windowed)
+    else:
+        result = player.run_window(cfg, folder, args.windowed)
+    steps = ", ".join(str(s) for s in result.get("steps", [result["step"]]))
     print(f"played {result['frames']} frames in {result['seconds']:.1f} s "
           f"({result['frames'] / max(result['seconds'], 1e-9):.1f} fps), "
-          f"now at step {result['step']}; state in {folder}")
+          f"now at step {steps}; state in {folder}")
     return 0
 
 
@@ -66,12 +72,18 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(f"\rrendering {i}/{n} frames ({i / el:.1f} fps)", end="", file=sys.stderr,
                   flush=True)
 
-    path = player.render_offscreen(cfg, out, Path(args.state) if args.state else None, progress)
+    folder = Path(args.state) if args.state else None
+    if cfg.screens:  # each screen's output: out.mp4 -> out.screen0.mp4, ... (2+ screens)
+        from passersby import screens
+
+        written = screens.render_all(cfg, out, folder, lambda k, i, n: progress(i, n))
+    else:
+        written = [(player.render_offscreen(cfg, out, folder, progress), cfg.render.size)]
     el = time.perf_counter() - started
     print(file=sys.stderr)
-    w, h = cfg.render.size
-    print(f"wrote {path.resolve()} ({cfg.render.seconds:g} s at {cfg.render.fps:g} fps, {w}x{h}; "
-          f"rendered in {el:.1f} s)")
+    for path, (w, h) in written:
+        print(f"wrote {path.resolve()} ({cfg.render.seconds:g} s at {cfg.render.fps:g} fps, "
+              f"{w}x{h}; rendered in {el:.1f} s)")
     return 0
 
 
@@ -96,6 +108,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     figures = audit.run(chain, cfg, args.steps, seed, face_every=args.face_every,
                         restart_every=args.restart_every,
+                        sheet=Path(args.sheet) if args.sheet else None,
                         state_dir=Path(args.state) if args.state else None,
                         progress=None if args.json else progress)
     if args.json:
@@ -125,15 +138,74 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _need(args: argparse.Namespace, *names: str) -> None:
+    from passersby.errors import UserError
+
+    for name in names:
+        if getattr(args, name) is None:
+            raise UserError(f"`passersby train {args.what}` needs --{name}; see "
+                            f"`passersby train --help`")
+
+
+def cmd_train_data(args: argparse.Namespace) -> int:
+    from passersby.train import data
+
+    _need(args, "images", "out")
+
+    def progress(i: int, n: int) -> None:
+        print(f"\rfaces: {i}/{n} images", end="", file=sys.stderr, flush=True)
+
+    recipe = data.CropRecipe(sizes=tuple(args.size or [64]), credit=args.credit or "",
+                             licence=args.licence or "")
+    report = data.make_dataset(Path(args.images), Path(args.out), recipe, progress)
+    print(file=sys.stderr)
+    print(f"{data.summary(report)}; wrote {Path(args.out) / data.REPORT}")
+    return 0
+
+
+def cmd_train_generator(args: argparse.Namespace) -> int:
+    import torch
+
+    from passersby import weights
+    from passersby.train import generator
+
+    _need(args, "data", "out")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = _load_config(args)
+    root = weights.weights_dir(cfg.weights.dir)
+    steps, minutes = args.steps, args.minutes
+    if steps is None and minutes is None:
+        minutes = 25.0
+
+    def progress(info: dict) -> None:
+        done = (info["step"] / steps if steps else info["elapsed_s"] / (60 * minutes))
+        bar = "#" * int(24 * min(done, 1.0))
+        print(f"\r[{bar:24s}] step {info['step']}  {info['elapsed_s'] / 60:5.1f} min  "
+              f"{info['step'] / max(info['elapsed_s'], 1e-9):.2f} steps/s  "
+              f"D {info['loss_d']:.3f}  G {info['loss_g']:.3f}", end="", file=sys.stderr,
+              flush=True)
+
+    recipe = generator.Recipe(batch=args.batch, seed=args.seed_train, size=(args.size or [64])[0])
+    m = generator.train(root, Path(args.data), args.out, recipe, args.init, steps, minutes,
+                        args.device, progress)
+    print(file=sys.stderr)
+    print(f"wrote {root / args.out} ({m['steps']} steps, {m['minutes']} min; losses D "
+          f"{m['losses']['d']} G {m['losses']['g']}; samples {root / args.out / m['samples']})")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from passersby import weights
     from passersby.train.encoder import Recipe, train
 
+    if args.what != "encoder":
+        return {"data": cmd_train_data, "generator": cmd_train_generator}[args.what](args)
     cfg = _load_config(args)
     root = weights.weights_dir(cfg.weights.dir)
     gen = args.weights or cfg.weights.generator
     out = args.out or f"{gen}-encoder"
-    m = train(root, gen, out, Recipe(minutes=args.minutes, seed=args.seed_train))
+    m = train(root, gen, out, Recipe(minutes=args.minutes or 8.0, seed=args.seed_train))
     print(f"wrote {root / out} ({m['steps']} steps; held-out {m['figures']})")
     return 0
 
@@ -177,6 +249,7 @@ def parser() -> argparse.ArgumentParser:
                     help="drop the stream without saving and resume it from disk every K "
                          "keyframes, as a power cut would")
     sp.add_argument("--face-every", type=int, default=5, help="face-check every Nth keyframe")
+    sp.add_argument("--sheet", help="write the closest pairs side by side to this PNG")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_audit)
 
@@ -187,11 +260,28 @@ def parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("train", help="train networks")
     common(sp, state=False)
-    sp.add_argument("what", choices=["encoder"])
-    sp.add_argument("--weights", help="generator package (default: weights.generator)")
-    sp.add_argument("--out", help="package name to write (default: <generator>-encoder)")
-    sp.add_argument("--minutes", type=float, default=8.0)
+    sp.add_argument("what", choices=["encoder", "data", "generator"],
+                    help="data: face crops of a folder of pictures; generator: a GAN on "
+                         "them; encoder: the feedback encoder of a generator")
+    sp.add_argument("--weights", help="encoder: generator package (default: weights.generator)")
+    sp.add_argument("--out", help="encoder/generator: package name to write (encoder default: "
+                                  "<generator>-encoder); data: the dataset folder to write")
+    sp.add_argument("--minutes", type=float, help="training time in all (encoder default 8; "
+                                                  "generator default 25 unless --steps)")
     sp.add_argument("--seed-train", type=int, default=0, help="training seed")
+    sp.add_argument("--images", help="data: folder of paintings or photos")
+    sp.add_argument("--size", type=int, nargs="+", choices=[64, 128, 256],
+                    help="data: crop sizes (default 64); generator: picture size (64)")
+    sp.add_argument("--credit", help="data: credit line for the images, kept in the dataset "
+                                     "report and the package manifest")
+    sp.add_argument("--licence", help="data: the images' licence, e.g. CC0-1.0")
+    sp.add_argument("--data", help="generator: dataset folder made by `train data`")
+    sp.add_argument("--init", help="generator: package to fine-tune (e.g. dcgan64-standin)")
+    sp.add_argument("--steps", type=int, help="generator: steps in all (instead of --minutes)")
+    sp.add_argument("--batch", type=int, default=32, help="generator: batch size")
+    sp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    sp.add_argument("--threads", type=int, default=0, help="generator: torch CPU threads "
+                                                           "(0 = torch's default)")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("doctor", help="check torch/GPU, GL, displays, weights, state, disk, "

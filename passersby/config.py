@@ -110,6 +110,26 @@ class RenderConfig:
 
 
 @dataclass(frozen=True)
+class ScreenConfig:
+    """One screen of several: its monitor, its own stream, weights and look.
+
+    `weights` and `look` are complete here: the file gives partial mappings that
+    are merged over the global `weights:` and `look:` when the config is loaded."""
+    monitor: int = _f(0, 0, 16, doc="index of the monitor this screen goes fullscreen on")
+    size: tuple | None = _f(None, 16, 16384,
+                            doc="[W, H] when windowed and when rendered; null = "
+                                "display.window_size / render.size (fullscreen: the monitor's)")
+    seed_offset: int = _f(0, 0, 2**32 - 1,
+                          doc="this screen's stream: the edition seed combined with it; 0 = "
+                              "the edition's own stream")
+    weights: WeightsConfig = field(default_factory=WeightsConfig)
+    look: LookConfig = field(default_factory=LookConfig)
+
+
+SCREEN_PARTIAL = ("weights", "look")   # screen keys merged over the global section
+
+
+@dataclass(frozen=True)
 class Config:
     stream: StreamConfig = field(default_factory=StreamConfig)
     traversal: TraversalConfig = field(default_factory=TraversalConfig)
@@ -117,6 +137,8 @@ class Config:
     look: LookConfig = field(default_factory=LookConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
+    screens: tuple = field(default=(), metadata={"doc": "ScreenConfig entries; empty = one "
+                                                        "screen from display + look"})
 
 
 def _check_scalar(value: Any, tp: Any, meta: dict, where: str) -> Any:
@@ -187,9 +209,61 @@ def _build(cls: type, data: Any, where: str) -> Any:
             kwargs[name] = _build(tp, value, key)
         elif tp is tuple:
             kwargs[name] = _check_tuple(value, f.default_factory(), f.metadata, key)
+        elif _optional_size(tp):
+            kwargs[name] = None if value is None else _check_tuple(value, (0, 0), f.metadata, key)
         else:
             kwargs[name] = _check_scalar(value, tp, f.metadata, key)
     return cls(**kwargs)
+
+
+def _optional_size(tp: Any) -> bool:
+    """`tuple | None`: an optional [W, H] pair of integers."""
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and \
+        set(typing.get_args(tp)) == {tuple, type(None)}
+
+
+def _build_config(data: Any) -> Config:
+    """Config from merged plain data; `screens` entries merge over the global sections."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"top level = {data!r}: expected a mapping of keys")
+    cfg = _build(Config, {k: v for k, v in data.items() if k != "screens"}, "")
+    screens = data.get("screens")
+    if screens is None:
+        return cfg
+    if not isinstance(screens, (list, tuple)):
+        raise ConfigError(f"screens = {screens!r}: expected a list of screens, e.g. "
+                          f"[{{monitor: 0}}, {{monitor: 1, seed_offset: 1}}], or [] for one "
+                          f"screen from display + look")
+    built = tuple(_build_screen(entry, i, data) for i, entry in enumerate(screens))
+    _check_distinct(built)
+    return dataclasses.replace(cfg, screens=built)
+
+
+def _build_screen(entry: Any, i: int, data: dict) -> ScreenConfig:
+    where = f"screens[{i}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} = {entry!r}: expected a mapping such as "
+                          f"{{monitor: {i}, seed_offset: {i}}}")
+    entry = dict(entry)
+    for name in SCREEN_PARTIAL:
+        over = entry.get(name, {})
+        if not isinstance(over, dict):
+            raise ConfigError(f"{where}.{name} = {over!r}: expected a mapping of {name} keys "
+                              f"to change for this screen (the rest come from `{name}:`)")
+        entry[name] = _merge(data.get(name) or {}, over)
+    return _build(ScreenConfig, entry, where)
+
+
+def _check_distinct(screens: tuple) -> None:
+    for i, s in enumerate(screens):
+        for j, other in enumerate(screens[:i]):
+            if s.monitor == other.monitor:
+                raise ConfigError(f"screens[{i}].monitor = {s.monitor}: screens[{j}] is on that "
+                                  f"monitor already; give each screen its own monitor index")
+            if s.seed_offset == other.seed_offset and s.weights == other.weights:
+                raise ConfigError(f"screens[{i}].seed_offset = {s.seed_offset}: screens[{j}] has "
+                                  f"it and the same weights, so both would show one stream; "
+                                  f"give each screen its own seed_offset")
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -224,12 +298,12 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> Confi
         data = _merge(data, read_yaml(Path(path)))
         source = str(path)
     try:
-        cfg = _build(Config, data, "")
+        cfg = _build_config(data)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
     if overrides:
         try:
-            cfg = _build(Config, _merge(data, overrides), "")
+            cfg = _build_config(_merge(data, overrides))
         except ConfigError as e:
             raise ConfigError(f"command line: {e}") from None
     return cfg
@@ -240,5 +314,5 @@ def to_dict(cfg: Any) -> dict:
     def conv(v: Any) -> Any:
         if dataclasses.is_dataclass(v):
             return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        return list(v) if isinstance(v, tuple) else v
+        return [conv(x) for x in v] if isinstance(v, tuple) else v
     return conv(cfg)

@@ -14,6 +14,7 @@ import moderngl
 import numpy as np
 
 from passersby.errors import UserError
+from passersby.hotplug import Monitor
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,55 @@ def _glfw_release(glfw: Any) -> None:
         glfw.terminate()
 
 
+class Monitors:
+    """The connected monitors as glfw lists them (a hotplug.MonitorSource).
+
+    Holds glfw initialised while it exists, so monitor handles stay valid and
+    events can be polled when every window is closed (all monitors unplugged).
+    glfw's monitor callback (run inside poll_events) marks the list changed."""
+
+    def __init__(self) -> None:
+        import glfw
+
+        self._glfw = glfw
+        _glfw_acquire(glfw)
+        self._changed = True
+        glfw.set_monitor_callback(self._on_monitor)
+
+    def _on_monitor(self, monitor: Any, event: int) -> None:
+        self._changed = True
+
+    def changed(self) -> bool:
+        """True once after glfw reported a monitor connected or disconnected."""
+        changed, self._changed = self._changed, False
+        return changed
+
+    def monitors(self) -> list[Monitor]:
+        glfw, out, seen = self._glfw, [], set()
+        for handle in glfw.get_monitors() or []:
+            name = glfw.get_monitor_name(handle)
+            name = name.decode(errors="replace") if isinstance(name, bytes) else str(name)
+            unique, n = name, 1
+            while unique in seen:          # two identical monitors may share a name
+                n += 1
+                unique = f"{name}#{n}"
+            seen.add(unique)
+            mode = glfw.get_video_mode(handle)
+            out.append(Monitor(unique, tuple(glfw.get_monitor_pos(handle)),
+                               (mode.size.width, mode.size.height), handle))
+        return out
+
+    def poll(self) -> None:
+        """Process window and monitor events (all windows at once)."""
+        self._glfw.poll_events()
+
+    def close(self) -> None:
+        if self._glfw is not None:
+            self._glfw.set_monitor_callback(None)
+            _glfw_release(self._glfw)
+            self._glfw = None
+
+
 class ScreenTarget:
     """The default framebuffer with a size that follows the window.
 
@@ -163,36 +213,64 @@ class Window:
 
     def __init__(self, title: str = "passersby", monitor_index: int = 0,
                  fullscreen: bool = True, size: tuple[int, int] = (960, 1080),
-                 vsync: bool = True) -> None:
+                 vsync: bool = True, monitor: Monitor | None = None) -> None:
+        """`monitor` (from Monitors or hotplug) instead of `monitor_index`: fullscreen
+        on its glfw handle, or, for one without a handle, an undecorated window
+        covering its pos and size (windowed screens side by side)."""
         import glfw  # imported here: importing passersby.display must not need glfw
 
         self._glfw = glfw
         w, h = _check_size(size, "Window")
         _glfw_acquire(glfw)
+        self._win = None
         try:
-            self._win = self._create(glfw, title, monitor_index, fullscreen, (w, h))
+            if monitor is not None:
+                self._win = self._create_on(glfw, title, monitor)
+                fullscreen = monitor.handle is not None
+            else:
+                self._win = self._create(glfw, title, monitor_index, fullscreen, (w, h))
             glfw.make_context_current(self._win)
             glfw.swap_interval(1 if vsync else 0)
+            self._vsync = vsync
             if fullscreen:
                 glfw.set_input_mode(self._win, glfw.CURSOR, glfw.CURSOR_HIDDEN)
             glfw.set_key_callback(self._win, self._on_key)
             self._ctx = moderngl.create_context(require=330)
         except BaseException:
+            if self._win is not None:
+                glfw.destroy_window(self._win)
+                self._win = None
             _glfw_release(glfw)
             raise
         self._screen = ScreenTarget(self._ctx.detect_framebuffer(0), lambda: self.size)
         log.info("window %dx%d (%s) on %s", *self.size,
                  "fullscreen" if fullscreen else "windowed", self._ctx.info["GL_RENDERER"])
 
+    @classmethod
+    def _create_on(cls, glfw: Any, title: str, monitor: Monitor) -> Any:
+        if monitor.handle is not None:
+            return cls._create(glfw, title, 0, True, monitor.size, handle=monitor.handle)
+        glfw.default_window_hints()
+        glfw.window_hint(glfw.DECORATED, False)
+        glfw.window_hint(glfw.VISIBLE, False)          # shown once in place
+        win = cls._create(glfw, title, 0, False, monitor.size, defaults=False)
+        glfw.set_window_pos(win, *monitor.pos)
+        glfw.show_window(win)
+        return win
+
     @staticmethod
     def _create(glfw: Any, title: str, monitor_index: int, fullscreen: bool,
-                size: tuple[int, int]) -> Any:
+                size: tuple[int, int], handle: Any = None, defaults: bool = True) -> Any:
+        if defaults:
+            glfw.default_window_hints()  # no hint left over from another window
         glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
         glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
         glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
         glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
         monitor = None
-        if fullscreen:
+        if fullscreen and handle is not None:
+            monitor = handle
+        elif fullscreen:
             monitors = glfw.get_monitors() or []
             if not 0 <= monitor_index < len(monitors):
                 valid = f"valid: 0..{len(monitors) - 1}" if monitors else "is a screen connected?"
@@ -200,6 +278,7 @@ class Window:
                     f"monitor index {monitor_index} is out of range: {len(monitors)} "
                     f"monitor(s) found ({valid}); set display.monitor in the config")
             monitor = monitors[monitor_index]
+        if monitor is not None:
             mode = glfw.get_video_mode(monitor)
             for hint, value in ((glfw.RED_BITS, mode.bits.red), (glfw.GREEN_BITS, mode.bits.green),
                                 (glfw.BLUE_BITS, mode.bits.blue),
@@ -244,6 +323,13 @@ class Window:
 
     def swap(self) -> None:
         self._glfw.swap_buffers(self._win)
+
+    def set_vsync(self, on: bool) -> None:
+        """Swap on vertical blank (1) or at once (0); makes this context current."""
+        self.make_current()
+        if on != self._vsync:
+            self._glfw.swap_interval(1 if on else 0)
+            self._vsync = on
 
     def make_current(self) -> None:
         """Make this window's GL context current (needed with one window per screen)."""

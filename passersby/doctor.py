@@ -171,14 +171,17 @@ def check_displays(ctx: Context, env: dict[str, str] | None = None,
 
 
 def check_weights(ctx: Context) -> Check:
-    from passersby import weights
+    from passersby import screens, weights
 
-    root = weights.weights_dir(ctx.cfg.weights.dir)
-    names = [n for n in (ctx.cfg.weights.generator, ctx.cfg.weights.encoder) if n]
-    results = weights.verify(root, names)
-    bad = [(name, msg) for name, good, msg in results if not good]
+    wanted: dict[Path, list[str]] = {}       # every screen's weights (screens may differ)
+    for s in screens.entries(ctx.cfg):
+        names = wanted.setdefault(weights.weights_dir(s.weights.dir), [])
+        names += [n for n in (s.weights.generator, s.weights.encoder) if n and n not in names]
+    bad = [(name, msg) for root, names in wanted.items()
+           for name, good, msg in weights.verify(root, names) if not good]
     if not bad:
-        return Check("weights", "ok", f"{', '.join(names)} match their manifests in {root}")
+        return Check("weights", "ok", "; ".join(f"{', '.join(names)} match their manifests "
+                                                f"in {root}" for root, names in wanted.items()))
     name, msg = bad[0]
     fix = weights.FIX_FETCH if name == weights.STANDIN["name"] else msg.rsplit("; ", 1)[-1]
     more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""

@@ -1,23 +1,22 @@
-"""The loop: take keyframes, morph, render, present. The only module that sees both
-the torch side (stream, chain) and the GL side (pipeline, display)."""
+"""The loop: take keyframes, morph, render, present. Keyframes come from the generator
+process (worker.py: torch, the stream and the chain live there); this process is the
+GL side (pipeline, display)."""
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from passersby import boot, rng, state, watchdog
+from passersby import boot, watchdog
 from passersby.config import Config
 from passersby.frames import Frame, FrameQueue
 from passersby.morph import Morph
 
 if TYPE_CHECKING:
-    from passersby.chain import Chain
-    from passersby.stream import Producer, Stream
+    from passersby.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -25,48 +24,27 @@ log = logging.getLogger(__name__)
 @dataclass
 class Session:
     cfg: Config
-    chain: "Chain"
-    stream: "Stream"
     queue: FrameQueue
-    producer: "Producer"
-
-
-def _threads(cfg: Config) -> int:
-    if cfg.stream.threads:
-        return cfg.stream.threads
-    # batch 1 gains little from threads; leave cores to the GL driver (llvmpipe renders
-    # on the CPU here) and never oversubscribe: spinning OpenMP threads starve everyone
-    return max(1, (os.cpu_count() or 2) // 2)
+    producer: "Worker"
+    size: int  # keyframe side in pixels
 
 
 def open_session(cfg: Config, state_dir: Path | None, live: bool) -> Session:
-    """Load the chain, find the edition and its place, start the producer.
-    (torch is imported here, not at module import: the window shows a picture first.)"""
-    import torch
+    """Start the generator process (torch, the weights, the edition and its place) and
+    wait until it has loaded; its start-up error (bad weights, bad config) is raised
+    here. This process never imports torch: the window shows a picture meanwhile."""
+    from passersby.worker import Worker
 
-    from passersby.chain import Chain
-    from passersby.stream import Keeper, Producer, Stream
-    from passersby.weights import weights_dir
-
-    torch.set_num_threads(_threads(cfg))
-    chain = Chain.load(weights_dir(cfg.weights.dir), cfg.weights.generator,
-                       cfg.weights.encoder or None, cfg.stream.device)
-    saved = state.load(state_dir) if state_dir else None
-    seed = cfg.stream.seed if cfg.stream.seed is not None else \
-        saved.seed if saved is not None else rng.new_seed()
-    if saved is not None and seed != saved.seed:
-        log.warning("the seed asked for (%032x) is not the edition in %s (%032x): starting "
-                    "edition %032x from its beginning", seed, state_dir, saved.seed, seed)
-        saved = None
-    stream = Stream(chain, cfg.traversal, cfg.stream.keyframes_per_second, seed, saved)
-    log.info("edition %032x, step %d (first shown: %d), %s on %s", seed, stream.step,
-             max(stream.step, stream.skip_to), cfg.weights.generator, chain.device)
     queue = FrameQueue(cfg.stream.queue)
-    keeper = Keeper(state.Saver(state_dir) if state_dir else None,
-                    round(cfg.stream.save_seconds * cfg.stream.keyframes_per_second),
-                    cfg.stream.queue)
-    producer = Producer(stream, queue, keeper, lockstep=not live).start()
-    return Session(cfg, chain, stream, queue, producer)
+    producer = Worker(cfg, state_dir, queue, lockstep=not live).start()
+    try:
+        info = producer.wait_ready(producer.start_seconds)
+    except BaseException:
+        producer.stop()
+        raise
+    log.info("edition %032x, step %d (first shown: %d), %s on %s", info.seed, info.step,
+             max(info.step, info.skip_to), cfg.weights.generator, info.device)
+    return Session(cfg, queue, producer, info.size)
 
 
 def _first(session: Session, timeout: float = 120.0) -> Frame:
@@ -92,7 +70,7 @@ def render_offscreen(cfg: Config, out: Path, state_dir: Path | None,
     shown: Frame | None = None
     try:
         off = Offscreen(size)
-        pipe = Pipeline(off.ctx, cfg.look, (session.chain.size,) * 2)
+        pipe = Pipeline(off.ctx, cfg.look, (session.size,) * 2)
         prev, shown = _first(session), _first(session)
         pipe.set_keyframes(prev.image, shown.image)
         morph: Morph[Frame] = Morph(1.0 / cfg.stream.keyframes_per_second)
@@ -155,9 +133,9 @@ def run_window(cfg: Config, state_dir: Path | None, windowed: bool) -> dict:
                 # only now: importing torch in a thread would hold the GIL from the picture
                 opener = boot.Opener(lambda: open_session(cfg, state_dir, live=True))
             session = opener.result() if opener is not None else None
-        if session.chain.size != size[0]:
+        if session.size != size[0]:
             pipe.release()
-            pipe = Pipeline(window.ctx, cfg.look, (session.chain.size,) * 2)
+            pipe = Pipeline(window.ctx, cfg.look, (session.size,) * 2)
             placeholder = None
         return _live(window, pipe, session, placeholder, heartbeat, state_dir, start)
     finally:

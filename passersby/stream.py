@@ -1,23 +1,21 @@
-"""The producer: traversal + chain -> keyframes, beside the render loop."""
+"""The stream: traversal + chain -> keyframes, deterministic and resumable (run in the
+generator process, worker.py)."""
 from __future__ import annotations
 
 import logging
-import os
-import threading
 
 import numpy as np
 
 from passersby import rng, state
 from passersby.chain import Chain, to_uint8
 from passersby.config import TraversalConfig
-from passersby.frames import Frame, FrameQueue
+from passersby.frames import Frame
 from passersby.novelty import Novelty
 from passersby.traversal import transform
 from passersby.traversal.feedback import FeedbackTraversal, StepInfo
 
 log = logging.getLogger(__name__)
 MORPH_WINDOW_S = 2.0  # keyframes closer than this in display time may look alike
-NICE = 10             # the live producer thread's niceness (Linux: per thread)
 MAX_LEAPS = 4         # a keyframe is dropped unseen at most this often in a row
 
 
@@ -131,70 +129,3 @@ class Keeper:
         """A clean stop: nothing past `stream.step` was made, so resume right there."""
         if self.saver is not None:
             self.saver.save(stream.snapshot(stream.step))
-
-
-class Producer:
-    """Runs a Stream in a thread and feeds a FrameQueue; errors are logged once, retried.
-
-    `lockstep=True` (offscreen rendering): `put` waits for room forever, no frame is
-    dropped. Otherwise `put` waits up to `patience` seconds, then the newest wins.
-    """
-
-    def __init__(self, stream: Stream, queue: FrameQueue, keeper: Keeper | None = None,
-                 lockstep: bool = False, patience: float = 5.0) -> None:
-        self.stream, self.queue, self.keeper = stream, queue, keeper
-        self.lockstep, self.patience = lockstep, patience
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="passersby-producer", daemon=True)
-        self.error: str | None = None
-        self.errors = 0
-
-    def start(self) -> "Producer":
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread; on a clean stop, write the exact place to resume."""
-        self._stop.set()
-        self.queue.get_nowait()  # make room so a blocked put returns
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.warning("the generator did not stop within %.0f s; its last periodic state "
-                        "stands", timeout)
-        elif self.keeper is not None:
-            self.keeper.final(self.stream)
-
-    def _run(self) -> None:
-        if not self.lockstep:  # the render loop comes first: measured pacing p99 1.49x -> 0.86x
-            try:
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
-            except (OSError, AttributeError):
-                log.debug("could not lower the producer thread's priority")
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                if self.stream.step < self.stream.skip_to:
-                    n = self.stream.catch_up()
-                    log.info("resumed: replayed %d unseen steps to step %d", n, self.stream.step)
-                frame = self.stream.next_frame()
-            except Exception as e:  # errors are data: log once, keep the picture moving
-                self._report(e)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            backoff, self.error = 0.5, None
-            if self.lockstep:
-                while not self._stop.is_set() and not self.queue.put(frame, 0.5, drop=False):
-                    pass
-            else:
-                self.queue.put(frame, self.patience)
-            if self.keeper is not None:
-                self.keeper.after_step(self.stream)
-
-    def _report(self, e: Exception) -> None:
-        msg = f"{type(e).__name__}: {e}"
-        self.errors += 1
-        if msg != self.error:
-            log.error("generator failed at step %d: %s (retrying; the screen keeps morphing)",
-                      self.stream.step, msg)
-        self.error = msg

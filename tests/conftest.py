@@ -1,8 +1,12 @@
 """Shared fixtures. Tests run headless: GL through EGL, windows under Xvfb."""
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -36,3 +40,34 @@ def offscreen_or_skip(size: tuple[int, int]):  # type: ignore[no-untyped-def]
         return Offscreen(size)
     except DisplayError as e:
         pytest.skip(f"no headless GL here: {e}")
+
+
+@contextlib.contextmanager
+def xvfb(geometry: str) -> Iterator[str]:
+    """A virtual X screen of `geometry` (WxHxDEPTH); yields its DISPLAY, or skips."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("no Xvfb: apt-get install -y xvfb xauth to test windows")
+    r, w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", geometry,
+                             "-br", "-noreset", "-nolisten", "tcp"], pass_fds=(w,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(w)
+    with os.fdopen(r) as f:
+        number = f.readline().strip()
+    try:
+        yield f":{number}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def assert_config_error(path: Path, words: list) -> None:
+    """Loading `path` fails with a message naming the file and each of `words`."""
+    from passersby import config
+
+    with pytest.raises(config.ConfigError) as e:
+        config.load(path)
+    msg = str(e.value)
+    assert str(path) in msg
+    for w in words:
+        assert w in msg, (w, msg)

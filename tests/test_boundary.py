@@ -12,7 +12,8 @@ TORCH_SIDE = ["passersby.chain", "passersby.stream", "passersby.weights", "passe
 GL_SIDE = ["passersby.render.pipeline", "passersby.render.shaders", "passersby.display",
            "passersby.video"]
 NEUTRAL = ["passersby.frames", "passersby.morph", "passersby.config", "passersby.state",
-           "passersby.rng", "passersby.cli"]
+           "passersby.screens", "passersby.hotplug", "passersby.stage",
+           "passersby.rng", "passersby.cli", "passersby.worker", "passersby.player"]
 
 
 def loaded_after(module: str) -> set[str]:
@@ -35,3 +36,17 @@ def test_gl_side_does_not_import_torch(module: str) -> None:
 @pytest.mark.parametrize("module", NEUTRAL)
 def test_neutral_modules_import_neither(module: str) -> None:
     assert not {"torch", "moderngl", "glfw"} & loaded_after(module)
+
+
+def test_the_player_process_never_imports_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Keyframes come from the generator process; the GL process stays torch-free."""
+    code = ("import sys; from pathlib import Path; from passersby import config, player\n"
+            "cfg = config.load(None, {'stream': {'threads': 1, 'seed': 1}, 'render': "
+            "{'seconds': 1.0, 'fps': 8.0, 'size': [64, 64]}})\n"
+            f"player.render_offscreen(cfg, Path({str(tmp_path / 'out')!r}), None)\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode and "EGL" in out.stderr:
+        pytest.skip(f"no headless GL here: {out.stderr.strip().splitlines()[-1]}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False"] and len(list((tmp_path / "out").glob("*.png"))) == 8

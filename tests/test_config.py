@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import assert_config_error
 from passersby import config
 from passersby.config import ConfigError
 
@@ -37,13 +38,7 @@ def test_file_overrides_defaults(tmp_path: Path) -> None:
     ({"stream": 3}, ["stream", "mapping"]),
 ])
 def test_bad_values_name_file_key_value_and_range(tmp_path: Path, data: dict, words: list) -> None:
-    path = write(tmp_path, data)
-    with pytest.raises(ConfigError) as e:
-        config.load(path)
-    msg = str(e.value)
-    assert str(path) in msg
-    for w in words:
-        assert w in msg, (w, msg)
+    assert_config_error(write(tmp_path, data), words)
 
 
 def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-import shutil
+import select
 import signal
 import subprocess
 import sys
@@ -12,25 +12,28 @@ from typing import Iterator
 
 import pytest
 
+from conftest import xvfb
 from passersby import state
 
 
 @pytest.fixture()
 def xdisplay() -> Iterator[str]:
-    if shutil.which("Xvfb") is None:
-        pytest.skip("no Xvfb: apt-get install -y xvfb xauth to test the window")
-    r, w = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "640x480x24",
-                             "-noreset", "-nolisten", "tcp"], pass_fds=(w,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(w)
-    with os.fdopen(r) as f:
-        number = f.readline().strip()
-    try:
-        yield f":{number}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with xvfb("640x480x24") as display:
+        yield display
+
+
+def wait_for(proc: subprocess.Popen, text: str, timeout: float) -> str:
+    """Read the player's log until `text` appears; returns what was read."""
+    seen, deadline = "", time.monotonic() + timeout
+    while text not in seen:
+        assert time.monotonic() < deadline, f"no {text!r} in {timeout:.0f} s:\n{seen}"
+        if not select.select([proc.stderr], [], [], 1.0)[0]:
+            assert proc.poll() is None, f"the player exited:\n{seen}"
+            continue
+        line = proc.stderr.readline()
+        assert line or proc.poll() is None, f"the player exited:\n{seen}"
+        seen += line
+    return seen
 
 
 def test_run_plays_in_a_window_and_saves_its_place_on_sigterm(xdisplay: str,
@@ -41,10 +44,12 @@ def test_run_plays_in_a_window_and_saves_its_place_on_sigterm(xdisplay: str,
            "--seed", "0xabc"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    time.sleep(12)
+    log = wait_for(proc, "live stream", 180)  # the generator process loads meanwhile
+    time.sleep(5)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
+    err = log + err
     assert proc.returncode == 0, err
     assert "played" in out and "fps" in out, (out, err)
     frames = int(out.split("played ")[1].split()[0])

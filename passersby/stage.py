@@ -1,0 +1,298 @@
+"""The stage: several screens played from one process, one window per monitor.
+
+Like player.py, this module sees both sides (sessions on the torch side, windows
+and pipelines on the GL side), importing them only when it runs.
+
+Contexts: one GL context per window, none shared. glfw gives every window its
+own context anyway, and each screen has its own pipeline (look, keyframes, work
+textures), so sharing objects would save only the shader compiles. Unshared, a
+context lives and dies with its window: when a monitor is unplugged its window is
+destroyed with everything in it and the other screen's context is untouched,
+whereas a shared object space would need a hidden window kept alive to hold it,
+and one lost context would take every screen with it. The cost is one
+make_current per screen per frame.
+
+Vsync: with swap interval 1 on every window, each swap blocks until its own
+vertical blank, so two windows would present at half the refresh rate (two waits
+per loop). Only the first open window (the leader) swaps with interval 1; the
+others swap with interval 0 right after the leader's swap returns, i.e. just
+after the vertical blank, so a tear (monitors in phase) sits near the top, in
+the flat mat.
+The loop runs at the leader's refresh rate; when the leader's monitor goes, the
+next open window leads. With no window open (every monitor unplugged) the loop
+sleeps to about 60 Hz and the streams run on unseen.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from passersby import boot, watchdog
+from passersby.config import Config
+from passersby.frames import Frame
+from passersby.hotplug import Assigner, Change, DeskSlots, MonitorSource
+from passersby.morph import Morph
+from passersby.screens import Plan, plans
+
+if TYPE_CHECKING:
+    from passersby.player import Session
+
+log = logging.getLogger(__name__)
+IDLE_S = 1 / 60      # loop period when no window is open (nothing to block on)
+SCAN_S = 1.0         # re-read the monitor list at least this often
+LOG_S = 60.0
+
+
+def _fit(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """`image` [H,W,3] uint8 resized to hw (the still of an older, other-sized model)."""
+    if image.shape[:2] == hw:
+        return image
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((hw[1], hw[0]), Image.BILINEAR))
+
+
+class Screen:
+    """One screen: its window (None while its monitor is away), pipeline and stream."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan, look = plan, plan.cfg.look
+        still = boot.load_still(plan.state_dir)
+        image = still if still is not None else boot.blank((64, 64), look.mat_color)
+        self.pair = (image, image)                # [H,W,3] uint8: prev, next keyframe shown
+        self.window: Any = None
+        self.pipe: Any = None
+        self.opener: boot.Opener[Session] | None = None
+        self.session: Session | None = None
+        self.morph: Morph[Frame] | None = None    # None until the first live keyframe
+        self.shown: Frame | None = None
+        self.stills = boot.StillKeeper(plan.state_dir, plan.cfg.stream.save_seconds)
+
+    def attach(self, window: Any) -> None:
+        from passersby.render.pipeline import Pipeline
+
+        h, w = self.pair[0].shape[:2]
+        try:
+            self.pipe = Pipeline(window.ctx, self.plan.cfg.look, (w, h))
+            self.pipe.set_keyframes(*self.pair)
+        except BaseException:
+            window.close()
+            raise
+        self.window = window
+
+    def detach(self) -> None:
+        if self.window is None:
+            return
+        try:
+            self.window.make_current()
+            self.pipe.release()
+        finally:
+            self.window.close()
+            self.window = self.pipe = None
+
+    def start(self) -> None:
+        from passersby import player
+
+        self.opener = boot.Opener(lambda: player.open_session(self.plan.cfg, self.plan.state_dir,
+                                                              live=True))
+
+    def tick(self, dt: float) -> None:
+        """Take the keyframes due (never waits); headless too, the stream runs on."""
+        if self.session is None:
+            self.session = self.opener.result() if self.opener else None  # re-raises
+            if self.session is None:
+                return
+        if self.window is not None:
+            self.window.make_current()
+        if self.morph is None:
+            first = self.session.queue.get_nowait()
+            if first is not None:
+                self._go_live(first)
+            return
+        for frame in self.morph.advance(dt, self.session.queue.get_nowait):
+            self.pair = (self.pair[1], frame.image)
+            if self.pipe is not None:
+                self.pipe.push_keyframe(frame.image)
+            self.shown = frame
+        self.stills.offer(self.shown.step, self.shown.image)
+
+    def _go_live(self, first: Frame) -> None:
+        """Morph from what is on screen (the still) into the stream: no cut."""
+        self.pair = (_fit(self.pair[1], first.image.shape[:2]), first.image)
+        if self.window is not None:
+            if self.pipe.source_size == (self.pair[0].shape[1], self.pair[0].shape[0]):
+                self.pipe.set_keyframes(*self.pair)
+            else:
+                self.pipe.release()
+                window, self.window = self.window, None
+                self.attach(window)
+        self.morph = Morph(1.0 / self.plan.cfg.stream.keyframes_per_second)
+        self.shown = first
+        log.info("screen %d: live stream %.2f s after the process started (step %d)",
+                 self.plan.index, boot.process_age(), first.step)
+
+    def render(self, time_s: float) -> None:
+        if self.window is not None:
+            self.window.make_current()
+            self.pipe.render(self.window.fbo, self.morph.t if self.morph else 1.0, time_s)
+
+    def stop(self) -> None:
+        """Stop the generator (it writes the exact place) and keep the last picture."""
+        if self.session is not None:
+            self.session.producer.stop()
+        if self.shown is not None:
+            self.stills.offer(self.shown.step, self.shown.image, force=True)
+
+
+class Stage:
+    def __init__(self, plans_: list[Plan], source: MonitorSource, wanted: list[int],
+                 vsync: bool) -> None:
+        self.screens = [Screen(p) for p in plans_]
+        self.source, self.vsync = source, vsync
+        self.assigner = Assigner(wanted)
+        self.stopping = False
+        self._scanned = -1e18
+        self._open_errors: set[str] = set()
+        self._leader: int | None = None
+
+    def reconcile(self) -> None:
+        """Close windows whose monitor left, open windows on monitors that came."""
+        self._scanned = time.perf_counter()
+        for change in self.assigner.update(self.source.monitors()):
+            self._apply(change)
+        shown = [i for i, s in enumerate(self.screens) if s.window is not None]
+        for i in shown:
+            self.screens[i].window.set_vsync(self.vsync and i == shown[0])  # only it blocks
+        leader = shown[0] if shown and self.vsync else None
+        if leader is not None and leader != self._leader:
+            log.info("vsync: screen %d leads (its swap waits for the vertical blank, the "
+                     "others swap right after it)", leader)
+        self._leader = leader
+
+    def _apply(self, change: Change) -> None:
+        from passersby.display import Window
+
+        screen = self.screens[change.screen]
+        screen.detach()
+        if change.action == "close":
+            return
+        try:
+            screen.attach(Window(f"passersby screen {change.screen}", monitor=change.monitor,
+                                 vsync=False))
+        except Exception as e:  # a monitor going as we open on it, a driver refusing
+            self.assigner.failed(change.screen)
+            msg = f"screen {change.screen}: cannot open a window on {change.monitor.name}: {e}"
+            if msg not in self._open_errors:
+                self._open_errors.add(msg)
+                log.error("%s (retrying every %.0f s; its stream runs on unseen)", msg, SCAN_S)
+
+    def present(self) -> None:
+        """The leader's swap first (it waits for the vertical blank), then the others'."""
+        windows = [s.window for s in self.screens if s.window is not None]
+        for w in windows:
+            w.swap()
+        if not windows:
+            time.sleep(IDLE_S)
+
+    def should_close(self) -> bool:
+        return self.stopping or any(s.window is not None and s.window.should_close()
+                                    for s in self.screens)
+
+    def play(self, poll: Any, max_seconds: float | None = None) -> dict:
+        """The loop: every screen takes its keyframes and renders; one present; events."""
+        heartbeat = watchdog.Heartbeat()
+        start = last = last_log = time.perf_counter()
+        self.reconcile()
+        frames, loading = 0, False
+        try:
+            while not self.should_close():
+                now = time.perf_counter()
+                for s in self.screens:
+                    s.tick(now - last)
+                last = now
+                for s in self.screens:
+                    s.render(now - start)
+                self.present()
+                poll()
+                frames += 1
+                if self.source.changed() or now - self._scanned > SCAN_S:
+                    self.reconcile()
+                if not loading:
+                    loading = True
+                    log.info("first picture %.2f s after the process started", boot.process_age())
+                    watchdog.ready("showing the last pictures; loading the streams")
+                    for s in self.screens:
+                        s.start()
+                shown = [s.shown.step for s in self.screens if s.shown is not None]
+                if len(shown) == len(self.screens):
+                    heartbeat.beat(min(shown))    # silent when any screen is frozen
+                if now - last_log > LOG_S:
+                    self._log(frames / (now - start))
+                    last_log = now
+                if max_seconds is not None and now - start > max_seconds:
+                    break
+        finally:
+            heartbeat.close()
+        return {"frames": frames, "seconds": time.perf_counter() - start,
+                "steps": [s.shown.step if s.shown else -1 for s in self.screens],
+                "held_s": [s.morph.held if s.morph else 0.0 for s in self.screens]}
+
+    def _log(self, fps: float) -> None:
+        parts = []
+        for i, s in enumerate(self.screens):
+            where = f"on {self.assigner.on[i]}" if s.window is not None else "unseen"
+            parts.append(f"screen {i} {where} step {s.shown.step if s.shown else -1}")
+        dropped = [s.session.queue.dropped if s.session else 0 for s in self.screens]
+        log.info("%.1f fps; %s; keyframes dropped %s", fps, "; ".join(parts), dropped)
+        watchdog.status(f"{fps:.1f} fps; " + "; ".join(parts))
+
+    def close(self) -> None:
+        for s in self.screens:
+            try:
+                s.stop()
+            finally:
+                s.detach()
+
+
+def run(cfg: Config, root: Path | None, windowed: bool,
+        source: MonitorSource | None = None, max_seconds: float | None = None) -> dict:
+    """Every configured screen until Esc/Q in any window, SIGTERM, or max_seconds.
+
+    Fullscreen: one window per monitor, following hotplug. Windowed (--windowed or
+    display.fullscreen false): the windows side by side on the desktop. `source`
+    replaces the monitor list (tests, rehearsals); screens then want their
+    configured monitor indices in it."""
+    from passersby.display import Monitors
+
+    todo = plans(cfg, root)
+    windowed = windowed or not cfg.display.fullscreen
+    held = Monitors()         # glfw stays initialised while every window may be closed
+    if source is not None:
+        wanted = [p.cfg.display.monitor for p in todo]
+    elif windowed:
+        source = DeskSlots([p.size or tuple(cfg.display.window_size) for p in todo])
+        wanted = list(range(len(todo)))
+    else:
+        source, wanted = held, [p.cfg.display.monitor for p in todo]
+    try:
+        stage = Stage(todo, source, wanted, cfg.display.vsync)
+    except BaseException:
+        held.close()
+        raise
+    # systemd and `kill` stop the player with SIGTERM: quit like Esc, saving every place
+    previous = signal.signal(signal.SIGTERM, lambda *_: setattr(stage, "stopping", True))
+    try:
+        result = stage.play(held.poll, max_seconds)
+    finally:
+        watchdog.stopping()
+        try:
+            stage.close()
+        finally:
+            held.close()
+            signal.signal(signal.SIGTERM, previous)
+    return {**result, "step": result["steps"][0]}
