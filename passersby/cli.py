@@ -39,17 +39,12 @@ def _load_config(args: argparse.Namespace, render: dict | None = None) -> config
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from passersby import player, state
+    from passersby import stage, state
 
     cfg = _load_config(args)
     folder = Path(args.state) if args.state else state.default_dir()
-    if cfg.screens:  # several screens (or one listed under screens:), with hotplug
-        from passersby import stage
-
-        result = stage.run(cfg, folder, args.windowed)
-    else:
-        result = player.run_window(cfg, folder, args.windowed)
-    steps = ", ".join(str(s) for s in result.get("steps", [result["step"]]))
+    result = stage.run(cfg, folder, args.windowed)
+    steps = ", ".join(str(s) for s in result["steps"])
     print(f"played {result['frames']} frames in {result['seconds']:.1f} s "
           f"({result['frames'] / max(result['seconds'], 1e-9):.1f} fps), "
           f"now at step {steps}; state in {folder}")

@@ -1,16 +1,13 @@
-"""The loop: take keyframes, morph, render, present. Keyframes come from the generator
-process (worker.py: torch, the stream and the chain live there); this process is the
-GL side (pipeline, display)."""
+"""A session with the generator process (worker.py: torch, the stream and the chain
+live there; this process is the GL side), and the offscreen render. The live loop,
+one window per screen, is stage.py."""
 from __future__ import annotations
 
 import logging
-import signal
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
-from passersby import boot, watchdog
 from passersby.config import Config
 from passersby.frames import Frame, FrameQueue
 from passersby.morph import Morph
@@ -94,89 +91,3 @@ def render_offscreen(cfg: Config, out: Path, state_dir: Path | None,
     finally:
         session.producer.stop()
     return writer.close()
-
-
-def run_window(cfg: Config, state_dir: Path | None, windowed: bool) -> dict:
-    """The endless stream in a glfw window until Esc/Q, SIGTERM or the window closes.
-
-    The last picture shown before (or the bare mat, on a first start) is on screen at
-    once; torch, the weights and the producer load in a thread meanwhile, and the
-    live stream morphs out of that picture."""
-    from passersby.display import Window
-    from passersby.render.pipeline import Pipeline
-
-    disp = cfg.display if not windowed else replace(cfg.display, fullscreen=False)
-    window = Window("passersby", disp.monitor, disp.fullscreen, tuple(disp.window_size),
-                    disp.vsync)
-    # systemd and `kill` stop the player with SIGTERM: quit like Esc, saving the place
-    signal.signal(signal.SIGTERM, lambda *_: window.request_close())
-    heartbeat = watchdog.Heartbeat()  # a no-op outside systemd
-    still = boot.load_still(state_dir)
-    size = (still.shape[1], still.shape[0]) if still is not None else (64, 64)
-    placeholder = still if still is not None else boot.blank(size, cfg.look.mat_color)
-    pipe = Pipeline(window.ctx, cfg.look, size)
-    pipe.set_keyframes(placeholder, placeholder)
-    opener: boot.Opener[Session] | None = None
-    session: Session | None = None
-    start, shown_once = time.perf_counter(), False
-    try:
-        while session is None:  # the still, grain moving, until the stream is ready
-            if window.should_close():
-                return {"frames": 0, "seconds": 0.0, "step": -1, "held_s": 0.0}
-            pipe.render(window.fbo, 1.0, time.perf_counter() - start)
-            window.swap()
-            window.poll()
-            if not shown_once:
-                shown_once = True
-                log.info("first picture %.2f s after the process started", boot.process_age())
-                watchdog.ready("showing the last picture; loading the stream")
-                # only now: importing torch in a thread would hold the GIL from the picture
-                opener = boot.Opener(lambda: open_session(cfg, state_dir, live=True))
-            session = opener.result() if opener is not None else None
-        if session.size != size[0]:
-            pipe.release()
-            pipe = Pipeline(window.ctx, cfg.look, (session.size,) * 2)
-            placeholder = None
-        return _live(window, pipe, session, placeholder, heartbeat, state_dir, start)
-    finally:
-        watchdog.stopping()
-        heartbeat.close()
-        if session is not None:
-            session.producer.stop()
-        pipe.release()
-        window.close()
-
-
-def _live(window: Any, pipe: Any, session: Session, placeholder: Any,
-          heartbeat: watchdog.Heartbeat, state_dir: Path | None, start: float) -> dict:
-    """The render loop proper: never waits for the generator."""
-    cfg = session.cfg
-    first = _first(session)
-    pipe.set_keyframes(first.image if placeholder is None else placeholder, first.image)
-    log.info("live stream %.2f s after the process started (step %d)", boot.process_age(),
-             first.step)
-    shown, stills = first, boot.StillKeeper(state_dir, cfg.stream.save_seconds)
-    morph: Morph[Frame] = Morph(1.0 / cfg.stream.keyframes_per_second)
-    last = last_log = live_start = time.perf_counter()
-    frames = 0
-    while not window.should_close():
-        now = time.perf_counter()
-        for frame in morph.advance(now - last, session.queue.get_nowait):
-            pipe.push_keyframe(frame.image)
-            shown = frame
-        last = now
-        pipe.render(window.fbo, morph.t, now - start)
-        window.swap()
-        heartbeat.beat(shown.step)  # WATCHDOG=1 only while the picture advances
-        window.poll()
-        frames += 1
-        stills.offer(shown.step, shown.image)
-        if now - last_log > 60.0:
-            fps = frames / (now - live_start)
-            log.info("%.1f fps, step %d, held %.1f s in all, %d keyframes dropped",
-                     fps, shown.step, morph.held, session.queue.dropped)
-            watchdog.status(f"{fps:.1f} fps, step {shown.step}")
-            last_log = now
-    stills.offer(shown.step, shown.image, force=True)
-    return {"frames": frames, "seconds": time.perf_counter() - live_start,
-            "step": shown.step, "held_s": morph.held}
