@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -29,13 +30,17 @@ def _seed(text: str) -> int:
                                          ) from None
 
 
-def _load_config(args: argparse.Namespace, render: dict | None = None) -> config.Config:
+def _overrides(args: argparse.Namespace, render: dict | None = None) -> dict:
     over: dict = {}
     if getattr(args, "seed", None) is not None:
         over["stream"] = {"seed": args.seed}
     if render:
         over["render"] = render
-    return config.load(args.config, over)
+    return over
+
+
+def _load_config(args: argparse.Namespace, render: dict | None = None) -> config.Config:
+    return config.load(args.config, _overrides(args, render))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -43,11 +48,43 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _load_config(args)
     folder = Path(args.state) if args.state else state.default_dir()
-    result = stage.run(cfg, folder, args.windowed)
+    tuning = None
+    if args.tune:
+        from passersby import tune
+
+        tuning = tune.Tuning(Path(args.config) if args.config else None, _overrides(args))
+        cfg = tuning.cfg
+    result = stage.run(cfg, folder, args.windowed, tuning=tuning)
     steps = ", ".join(str(s) for s in result["steps"])
     print(f"played {result['frames']} frames in {result['seconds']:.1f} s "
           f"({result['frames'] / max(result['seconds'], 1e-9):.1f} fps), "
           f"now at step {steps}; state in {folder}")
+    return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """A tuned window that starts still at a bookmark (or the edition's start) in a
+    scratch folder, so the edition's own place is untouched; bookmarks and captures go
+    to the state folder."""
+    import shutil
+
+    from passersby import bookmarks, stage, state, tune
+
+    root = Path(args.state) if args.state else state.default_dir()
+    scratch = root / "explore"
+    over = _overrides(args)
+    start = None
+    if args.bookmark:
+        start = bookmarks.Store.in_folder(root).get(args.bookmark)
+        over = config._merge(over, {"stream": {"seed": start.seed}})
+    shutil.rmtree(scratch, ignore_errors=True)
+    if start is not None and not state.Saver(scratch).save(start.to_state()):
+        raise bookmarks.BookmarkError(f"cannot write {scratch}; check that {root} is writable")
+    tuning = tune.Tuning(Path(args.config) if args.config else None, over)
+    cfg = dataclasses.replace(tuning.cfg, screens=())
+    result = stage.run(cfg, scratch, args.windowed, tuning=tuning, store_root=root, pinned=True)
+    print(f"explored {result['frames']} frames from "
+          f"{args.bookmark or 'the start'}; bookmarks and captures in {root}")
     return 0
 
 
@@ -57,6 +94,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     render = {k: v for k, v in (("seconds", args.seconds), ("fps", args.fps),
                                 ("size", args.size)) if v is not None}
     cfg = _load_config(args, render)
+    if args.count is not None or args.every is not None:
+        return _render_stills(args, cfg)
     out = Path(args.out) if args.out else \
         Path("renders") / time.strftime("passersby-%Y%m%d-%H%M%S.mp4")
     started = time.perf_counter()
@@ -79,6 +118,71 @@ def cmd_render(args: argparse.Namespace) -> int:
     for path, (w, h) in written:
         print(f"wrote {path.resolve()} ({cfg.render.seconds:g} s at {cfg.render.fps:g} fps, "
               f"{w}x{h}; rendered in {el:.1f} s)")
+    return 0
+
+
+def _render_stills(args: argparse.Namespace, cfg: config.Config) -> int:
+    """render --count N --out DIR: N distinct stills with bookmarks (batch.py)."""
+    from passersby import batch
+
+    if args.count is None or args.out is None:
+        raise batch.BatchError("stills need both --count N and --out DIR (e.g. `passersby "
+                               "render --count 1000 --out stills/`); --every alone does "
+                               "nothing")
+    if args.state:
+        raise batch.BatchError(f"--state {args.state}: a batch keeps its own place in "
+                               f"{Path(args.out) / batch.STATE}; leave --state out")
+    started = time.perf_counter()
+
+    def progress(i: int, n: int, per_hour: float) -> None:
+        bar = "#" * int(30 * i / n)
+        print(f"\r[{bar:30s}] {i}/{n} stills  {per_hour:6.0f} images/hour  "
+              f"{time.perf_counter() - started:6.0f} s", end="", file=sys.stderr, flush=True)
+
+    r = batch.render_stills(cfg, Path(args.out), args.count, args.every, progress)
+    print(file=sys.stderr)
+    w, h = cfg.render.size
+    print(f"{r.total} stills in {r.folder.resolve()} ({r.made} made now, {w}x{h}, "
+          f"{r.per_hour:.0f} images/hour; {r.seconds:.1f} s in all)" if r.made else
+          f"{r.total} stills in {r.folder.resolve()} already: nothing to do (ask for a "
+          f"larger --count to go on)")
+    return 0
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    from passersby import curate
+
+    folder, where = curate.default_folder(args.state) if args.source is None else \
+        (Path(args.source), "--from")
+    r = curate.run(folder, where, windowed=args.windowed)
+    print(f"{r['rated']}/{r['total']} rated in {folder} ({r['rated_now']} now): "
+          f"{r['kept']} kept, {r['favourites']} favourites, {r['rejected']} rejected; "
+          f"ratings in {r['store']}")
+    return 0
+
+
+def cmd_bookmarks(args: argparse.Namespace) -> int:
+    from passersby import bookmarks, state
+
+    folder = Path(args.state) if args.state else state.default_dir()
+    rows = []
+    if (folder / bookmarks.FILE).is_file():
+        store = bookmarks.Store.in_folder(folder)
+        rows = [{"name": b.name, "kind": b.kind, "step": b.step, "seed": f"{b.seed:032x}",
+                 "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(b.created)),
+                 "image": b.image or "", "note": b.note} for b in store.list(args.kind)]
+        store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        what = f"{args.kind}s" if args.kind else "bookmarks, captures or stills"
+        print(f"no {what} in {folder / bookmarks.FILE}")
+        return 0
+    cols = ("name", "kind", "step", "seed", "created", "image", "note")
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in cols]
+    for line in [dict(zip(cols, cols)), *rows]:
+        print("  ".join(f"{line[c]!s:{w}s}" for c, w in zip(cols, widths)).rstrip())
     return 0
 
 
@@ -226,7 +330,17 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("run", help="the endless stream in a fullscreen window")
     common(sp)
     sp.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
+    sp.add_argument("--tune", action="store_true",
+                    help="the artist's session: live config and shader edits, overlay (H), "
+                         "keys, captures (C), recording (R), OSC on localhost")
     sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser("explore", help="start still at a bookmark and steer by keys (1-9, "
+                                        "[ ], P, B, C)")
+    common(sp)
+    sp.add_argument("--bookmark", help="a bookmark's name (`passersby bookmarks` lists them)")
+    sp.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
+    sp.set_defaults(func=cmd_explore)
 
     sp = sub.add_parser("render", help="the stream offscreen, to an MP4 or a folder of PNGs")
     common(sp)
@@ -234,8 +348,28 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--fps", type=float)
     sp.add_argument("--size", type=_size, help="WxH, e.g. 1280x720")
     sp.add_argument("--out", help="PATH.mp4, or a folder for numbered PNGs "
-                                  "(default renders/passersby-<time>.mp4)")
+                                  "(default renders/passersby-<time>.mp4); with --count "
+                                  "the folder of stills")
+    sp.add_argument("--count", type=int, help="render N distinct stills (PNG + bookmark) "
+                                              "into --out instead of a video; re-run to resume")
+    sp.add_argument("--every", type=int, help="with --count: a still every K keyframes "
+                                              "(default: the likeness window)")
     sp.set_defaults(func=cmd_render)
+
+    sp = sub.add_parser("curate", help="rate images one at a time (reject/keep/favourite) "
+                                       "for the taste model")
+    sp.add_argument("--from", dest="source", help="folder of stills or captures (default: "
+                                                  "the state folder's captures)")
+    sp.add_argument("--state", help="state folder whose captures to curate (default: as "
+                                    "`run` picks it)")
+    sp.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
+    sp.set_defaults(func=cmd_curate)
+
+    sp = sub.add_parser("bookmarks", help="list bookmarks, captures and stills")
+    sp.add_argument("--state", help="state or batch folder (default: as `run` picks it)")
+    sp.add_argument("--kind", choices=["bookmark", "capture", "still"])
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_bookmarks)
 
     sp = sub.add_parser("audit", help="measure the stream headless (no GL)")
     common(sp)

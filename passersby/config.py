@@ -110,6 +110,14 @@ class RenderConfig:
 
 
 @dataclass(frozen=True)
+class TuneConfig:
+    """Only with `passersby run --tune`: a collector's unit opens no port."""
+    osc_host: str = _f("127.0.0.1", doc="OSC listens here; 0.0.0.0 for other machines")
+    osc_port: int = _f(9000, 0, 65535, doc="OSC UDP port; 0 = no OSC")
+    captures: str | None = _f(None, doc="folder for captures; null = <state>/captures")
+
+
+@dataclass(frozen=True)
 class ScreenConfig:
     """One screen of several: its monitor, its own stream, weights and look.
 
@@ -137,6 +145,7 @@ class Config:
     look: LookConfig = field(default_factory=LookConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
     screens: tuple = field(default=(), metadata={"doc": "ScreenConfig entries; empty = one "
                                                         "screen from display + look"})
 

@@ -5,6 +5,7 @@ Nothing happens at import: glfw and the contexts are created by the classes.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import warnings
 from types import TracebackType
@@ -220,6 +221,8 @@ class Window:
         import glfw  # imported here: importing passersby.display must not need glfw
 
         self._glfw = glfw
+        self.listen = False  # collector mode reads no keys but quit; tuning sets this
+        self.keys: collections.deque[tuple[int, int]] = collections.deque(maxlen=64)
         w, h = _check_size(size, "Window")
         _glfw_acquire(glfw)
         self._win = None
@@ -297,6 +300,8 @@ class Window:
         glfw = self._glfw
         if action == glfw.PRESS and key in (glfw.KEY_ESCAPE, glfw.KEY_Q):
             glfw.set_window_should_close(win, True)
+        elif self.listen and action in (glfw.PRESS, glfw.REPEAT):
+            self.keys.append((key, mods))
 
     @property
     def ctx(self) -> moderngl.Context:

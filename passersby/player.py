@@ -26,14 +26,15 @@ class Session:
     size: int  # keyframe side in pixels
 
 
-def open_session(cfg: Config, state_dir: Path | None, live: bool) -> Session:
+def open_session(cfg: Config, state_dir: Path | None, live: bool,
+                 pinned: bool = False) -> Session:
     """Start the generator process (torch, the weights, the edition and its place) and
     wait until it has loaded; its start-up error (bad weights, bad config) is raised
     here. This process never imports torch: the window shows a picture meanwhile."""
     from passersby.worker import Worker
 
     queue = FrameQueue(cfg.stream.queue)
-    producer = Worker(cfg, state_dir, queue, lockstep=not live).start()
+    producer = Worker(cfg, state_dir, queue, lockstep=not live, pinned=pinned).start()
     try:
         info = producer.wait_ready(producer.start_seconds)
     except BaseException:

@@ -72,6 +72,7 @@ class Screen:
         self.morph: Morph[Frame] | None = None    # None until the first live keyframe
         self.shown: Frame | None = None
         self.stills = boot.StillKeeper(plan.state_dir, plan.cfg.stream.save_seconds)
+        self.pinned = False  # explore: the walk starts held at the saved place
 
     def attach(self, window: Any) -> None:
         from passersby.render.pipeline import Pipeline
@@ -99,7 +100,7 @@ class Screen:
         from passersby import player
 
         self.opener = boot.Opener(lambda: player.open_session(self.plan.cfg, self.plan.state_dir,
-                                                              live=True))
+                                                              live=True, pinned=self.pinned))
 
     def tick(self, dt: float) -> None:
         """Take the keyframes due (never waits); headless too, the stream runs on."""
@@ -159,6 +160,7 @@ class Stage:
         self._scanned = -1e18
         self._open_errors: set[str] = set()
         self._leader: int | None = None
+        self.instruments: Any = None  # instruments.Instruments in a tuned run
 
     def reconcile(self) -> None:
         """Close windows whose monitor left, open windows on monitors that came."""
@@ -182,8 +184,11 @@ class Stage:
         if change.action == "close":
             return
         try:
-            screen.attach(Window(f"passersby screen {change.screen}", monitor=change.monitor,
-                                 vsync=False))
+            window = Window(f"passersby screen {change.screen}", monitor=change.monitor,
+                            vsync=False)
+            if self.instruments is not None:
+                self.instruments.window_opened(window)
+            screen.attach(window)
         except Exception as e:  # a monitor going as we open on it, a driver refusing
             self.assigner.failed(change.screen)
             msg = f"screen {change.screen}: cannot open a window on {change.monitor.name}: {e}"
@@ -217,8 +222,12 @@ class Stage:
                 last = now
                 for s in self.screens:
                     s.render(now - start)
+                    if self.instruments is not None:
+                        self.instruments.after_picture(s)
                 self.present()
                 poll()
+                if self.instruments is not None:
+                    self.instruments.tick(self)
                 frames += 1
                 if self.source.changed() or now - self._scanned > SCAN_S:
                     self.reconcile()
@@ -260,13 +269,15 @@ class Stage:
 
 
 def run(cfg: Config, root: Path | None, windowed: bool,
-        source: MonitorSource | None = None, max_seconds: float | None = None) -> dict:
+        source: MonitorSource | None = None, max_seconds: float | None = None,
+        tuning: Any = None, store_root: Path | None = None, pinned: bool = False) -> dict:
     """Every configured screen until Esc/Q in any window, SIGTERM, or max_seconds.
 
     Fullscreen: one window per monitor, following hotplug. Windowed (--windowed or
     display.fullscreen false): the windows side by side on the desktop. `source`
     replaces the monitor list (tests, rehearsals); screens then want their
-    configured monitor indices in it."""
+    configured monitor indices in it. `tuning` (tune.Tuning): the artist's instruments
+    (instruments.py); without it the player reads no key but quit and opens no port."""
     from passersby.display import Monitors
 
     todo = plans(cfg, root)
@@ -281,6 +292,12 @@ def run(cfg: Config, root: Path | None, windowed: bool,
         source, wanted = held, [p.cfg.display.monitor for p in todo]
     try:
         stage = Stage(todo, source, wanted, cfg.display.vsync)
+        if tuning is not None:
+            from passersby.instruments import Instruments
+
+            stage.instruments = Instruments(tuning, root, store_root, pinned)
+        for screen in stage.screens:
+            screen.pinned = pinned
     except BaseException:
         held.close()
         raise
@@ -291,6 +308,8 @@ def run(cfg: Config, root: Path | None, windowed: bool,
     finally:
         watchdog.stopping()
         try:
+            if stage.instruments is not None:
+                stage.instruments.close()
             stage.close()
         finally:
             held.close()

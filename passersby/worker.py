@@ -46,6 +46,7 @@ def _exiting() -> None:
 NICE = 10            # the live child's niceness: measured pacing p99 1.49x -> 0.86x
 MAX_REPLAY = 20_000  # past this many unseen steps a restart jumps instead of replaying
 ALIVE_EVERY = 32     # replayed steps between "alive" messages
+EXPLORE_SEED = 0xE8F1  # the fixed random directions an explorer steps along
 
 
 class WorkerError(RuntimeError):
@@ -91,8 +92,34 @@ def open_stream(cfg: Config, state_dir: Path | None, seed: int | None = None,
     return chain, stream, keeper
 
 
+def _command(stream: Any, msg: tuple, ctl: dict) -> None:
+    """A command from the player (tuning, exploring):
+    ("traversal", TraversalConfig) retunes the walk live; ("move", k, size) moves the
+    latent along the k-th fixed random direction by `size` (fraction of the prior's
+    radius); ("pin", bool) holds the walk where it is (moves still show)."""
+    import numpy as np
+
+    from passersby import rng
+    from passersby.traversal.feedback import shell
+
+    if msg[0] == "traversal":
+        stream.set_traversal(msg[1])
+        log.info("traversal retuned: %s", msg[1])
+    elif msg[0] == "move":
+        nz = stream.z.shape[0]
+        d = rng.normal(EXPLORE_SEED, int(msg[1]), nz)
+        d *= np.sqrt(nz) / np.linalg.norm(d)
+        stream.z = shell(stream.z + float(msg[2]) * d)
+        ctl["show"] = True
+    elif msg[0] == "pin":
+        ctl["pinned"] = bool(msg[1])
+        ctl["show"] = True
+        log.info("walk %s", "pinned" if msg[1] else "released")
+
+
 def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int | None,
-           skip_past: int, live: bool, log_level: int) -> None:
+           skip_past: int, live: bool, log_level: int, commands: Any = None,
+           pinned: bool = False) -> None:
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s "
                         "[generator]: %(message)s")
     parent = os.getppid()
@@ -104,17 +131,30 @@ def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int 
 
     threading.Thread(target=orphaned, daemon=True).start()
     try:
+        from passersby.chain import to_uint8
+
         chain, stream, keeper = open_stream(cfg, state_dir, seed, skip_past)
         conn.send(("hello", {"size": chain.size, "seed": stream.seed, "step": stream.step,
-                             "skip_to": stream.skip_to, "device": str(chain.device)}))
+                             "skip_to": stream.skip_to, "device": str(chain.device),
+                             "generator_sha256":
+                                 chain.generator_manifest["tensors_sha256"]}))
         if live:  # loaded at full speed (the screen waits for it), then the render loop first
             try:
                 os.nice(NICE)
             except OSError:
                 log.debug("could not lower the generator's priority")
-        backoff = 0.5
+        backoff, ctl = 0.5, {"pinned": pinned, "show": pinned}
         while not stop.is_set():
             try:
+                while commands is not None and commands.poll():
+                    _command(stream, commands.recv(), ctl)
+                if ctl["pinned"]:  # exploring: the walk holds; a move shows at once
+                    if ctl["show"]:
+                        image = to_uint8(chain.generate(stream.z[None]))[0]
+                        conn.send(("frame", stream.step, image, stream.z.copy(), {}))
+                    ctl["show"] = False
+                    stop.wait(0.02)
+                    continue
                 while stream.step < stream.skip_to and not stop.is_set():
                     stream.catch_up(ALIVE_EVERY)
                     conn.send(("alive", stream.step))
@@ -125,7 +165,10 @@ def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int 
                 backoff = min(backoff * 2, 30.0)
                 continue
             backoff = 0.5
-            conn.send(("frame", frame.step, frame.image, frame.z))
+            info = stream.last_info
+            conn.send(("frame", frame.step, frame.image, frame.z,
+                       {"pull": info.pull, "agree": info.agree, "escapes":
+                        stream.novelty.repeats}))
             keeper.after_step(stream)
         keeper.final(stream)
     except UserError as e:
@@ -140,6 +183,19 @@ def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int 
         raise
 
 
+def _child_main(*args: Any) -> None:
+    """The process's entry: the loop, then out at once. Tearing down the interpreter
+    (torch's modules) is slow, and a niced process on a busy machine gets little CPU."""
+    code = 0
+    try:
+        _child(*args)
+    except BaseException:
+        log.exception("the generator process failed")
+        code = 1
+    logging.shutdown()
+    os._exit(code)
+
+
 @dataclass
 class Info:
     size: int
@@ -147,6 +203,7 @@ class Info:
     step: int
     skip_to: int
     device: str
+    generator_sha256: str
 
 
 class Worker:
@@ -157,9 +214,9 @@ class Worker:
 
     def __init__(self, cfg: Config, state_dir: Path | None, queue: FrameQueue,
                  lockstep: bool = False, patience: float = 5.0, hang_seconds: float = 20.0,
-                 start_seconds: float = 300.0) -> None:
+                 start_seconds: float = 300.0, pinned: bool = False) -> None:
         self.cfg, self.state_dir, self.queue = cfg, state_dir, queue
-        self.lockstep, self.patience = lockstep, patience
+        self.lockstep, self.patience, self.pinned = lockstep, patience, pinned
         self.hang_seconds, self.start_seconds = hang_seconds, start_seconds
         self.info: Info | None = None
         self.error: str | None = None  # the last problem, for messages
@@ -173,6 +230,8 @@ class Worker:
         self._proc: Any = None
         self._conn: Any = None
         self._stop: Any = None
+        self._commands: Any = None
+        self.figures: dict = {}  # the traversal's figures with the newest keyframe
         self._thread = threading.Thread(target=self._run, name="passersby-worker", daemon=True)
 
     # -- the parent's side -------------------------------------------------------------
@@ -214,15 +273,37 @@ class Worker:
     # -- the reader thread -------------------------------------------------------------
     def _spawn(self) -> None:
         recv, send = self._ctx.Pipe(duplex=False)
+        commands, self._commands = self._ctx.Pipe(duplex=False)
         self._stop = self._ctx.Event()
         seed = self.info.seed if self.info else None
         self._proc = self._ctx.Process(
-            target=_child, name="passersby-generator", daemon=True,
+            target=_child_main, name="passersby-generator", daemon=True,
             args=(send, self._stop, self.cfg, self.state_dir, seed, self.last_step + 1,
-                  not self.lockstep, logging.getLogger().getEffectiveLevel()))
+                  not self.lockstep, logging.getLogger().getEffectiveLevel(), commands,
+                  self.pinned))
         self._proc.start()
         send.close()  # the child holds the only writer: EOF when it dies
+        commands.close()
         self._conn = recv
+
+    def command(self, *msg: Any) -> None:
+        """Send an exploring command ("move", k, size) / ("pin", on) to the generator."""
+        if msg[0] == "pin":
+            self.pinned = bool(msg[1])  # a restarted child starts as it was
+        try:
+            self._commands.send(msg)
+        except (OSError, AttributeError):
+            log.info("the generator is restarting: %s not applied", msg[0])
+
+    def retune(self, traversal: Any) -> None:
+        """Change the walk's parameters (or mode) live; a restarted child keeps them."""
+        from dataclasses import replace
+
+        self.cfg = replace(self.cfg, traversal=traversal)
+        try:
+            self._commands.send(("traversal", traversal))
+        except (OSError, AttributeError):
+            pass  # the child is being restarted: it starts with self.cfg
 
     def _reap(self, timeout: float) -> None:
         proc = self._proc
@@ -260,6 +341,7 @@ class Worker:
                 self.info, started = Info(**msg[1]), True
                 self._ready.set()
             elif kind == "frame":
+                self.figures = msg[4]
                 self._deliver(Frame(msg[1], msg[2], msg[3]))
                 backoff, self.error = 0.5, None
             elif kind == "error":

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
+import sys
 import shutil
 import subprocess
 from pathlib import Path
@@ -42,6 +45,9 @@ def offscreen_or_skip(size: tuple[int, int]):  # type: ignore[no-untyped-def]
         pytest.skip(f"no headless GL here: {e}")
 
 
+XVFB: dict[str, subprocess.Popen] = {}  # DISPLAY -> its Xvfb (a test may kill it)
+
+
 @contextlib.contextmanager
 def xvfb(geometry: str) -> Iterator[str]:
     """A virtual X screen of `geometry` (WxHxDEPTH); yields its DISPLAY, or skips."""
@@ -54,6 +60,7 @@ def xvfb(geometry: str) -> Iterator[str]:
     os.close(w)
     with os.fdopen(r) as f:
         number = f.readline().strip()
+    XVFB[f":{number}"] = proc
     try:
         yield f":{number}"
     finally:
@@ -71,3 +78,19 @@ def assert_config_error(path: Path, words: list) -> None:
     assert str(path) in msg
     for w in words:
         assert w in msg, (w, msg)
+
+
+def isolated(fn):  # type: ignore[no-untyped-def]
+    """Run this test in a fresh Python process: a glfw (GLX) window's context cannot be
+    made current in a process that already used EGL contexts, as other tests do."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if os.environ.get("PASSERSBY_ISOLATED") == fn.__name__:
+            return fn(*args, **kwargs)
+        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                              f"{inspect.getfile(fn)}::{fn.__name__}"],
+                             env={**os.environ, "PASSERSBY_ISOLATED": fn.__name__},
+                             capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+        return None
+    return wrapper

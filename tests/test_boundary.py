@@ -10,7 +10,7 @@ TORCH_SIDE = ["passersby.chain", "passersby.stream", "passersby.weights", "passe
               "passersby.traversal.feedback", "passersby.traversal.transform",
               "passersby.train.encoder", "passersby.models.dcgan", "passersby.models.encoder"]
 GL_SIDE = ["passersby.render.pipeline", "passersby.render.shaders", "passersby.display",
-           "passersby.video"]
+           "passersby.video", "passersby.batch", "passersby.curate"]
 NEUTRAL = ["passersby.frames", "passersby.morph", "passersby.config", "passersby.state",
            "passersby.screens", "passersby.hotplug", "passersby.stage",
            "passersby.rng", "passersby.cli", "passersby.worker", "passersby.player"]

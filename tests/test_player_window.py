@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import xvfb
+from conftest import XVFB, xvfb
 from passersby import state
 
 
@@ -56,3 +56,42 @@ def test_run_plays_in_a_window_and_saves_its_place_on_sigterm(xdisplay: str,
     assert frames > 20, out
     saved = state.load(tmp_path)
     assert saved is not None and saved.seed == 0xABC and saved.step > 0
+
+
+def test_a_lost_display_ends_the_player_and_its_generator_without_losing_state(
+        xdisplay: str, tmp_path: Path) -> None:
+    """X dies under the player (a crashed server, a pulled cable on some drivers): the
+    player exits for systemd to restart it, the generator process follows it, and the
+    stream's place survives."""
+    env = {**os.environ, "DISPLAY": xdisplay}
+    env.pop("WAYLAND_DISPLAY", None)
+    cmd = [sys.executable, "-m", "passersby", "run", "--windowed", "--state", str(tmp_path),
+           "--seed", "0xabd", "--config", str(fast_saves(tmp_path))]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    seen = wait_for(proc, "live stream", 180)
+    time.sleep(3)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+    generator = [int(p) for p in children.stdout.split()]
+    assert generator, "no generator process under the player"
+    XVFB[xdisplay].kill()
+    assert proc.wait(30) != 0, seen
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{p}").exists() and "zombie" not in status(p) for p in generator):
+        assert time.monotonic() < deadline, "the generator outlived its player"
+        time.sleep(0.1)
+    saved = state.load(tmp_path)
+    assert saved is not None and saved.seed == 0xABD and saved.skip_to > 0
+
+
+def fast_saves(folder: Path) -> Path:
+    path = folder / "fast.yaml"
+    path.write_text("stream:\n  save_seconds: 1.0\n  threads: 1\n")
+    return path
+
+
+def status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"

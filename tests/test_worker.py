@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from passersby import config, state, worker
 from passersby.errors import UserError
 from passersby.frames import Frame, FrameQueue
+from passersby.traversal.feedback import StepInfo
 
 
 def cfg(**stream) -> config.Config:  # type: ignore[no-untyped-def]
@@ -103,6 +105,7 @@ def test_corrupt_weights_fail_at_start_naming_the_file(tmp_path: Path, weights_r
 class FlakyStream:
     def __init__(self, fail: int) -> None:
         self.fail, self.step, self.skip_to, self.seed = fail, 0, 0, 1
+        self.last_info, self.novelty = StepInfo(), SimpleNamespace(repeats=0)
 
     def next_frame(self) -> Frame:
         if self.fail:
@@ -124,7 +127,7 @@ class FakeKeeper:
 
 
 class Chain:
-    size, device = 4, "cpu"
+    size, device, generator_manifest = 4, "cpu", {"tensors_sha256": "00" * 32}
 
 
 def test_a_failing_step_is_reported_and_retried_in_the_child(monkeypatch) -> None:  # type: ignore[no-untyped-def]
