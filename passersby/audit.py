@@ -32,7 +32,8 @@ from passersby import faces, rng, state
 from passersby.chain import Chain, to_uint8
 from passersby.config import Config
 from passersby.novelty import MEMORY_FILE, NEAR_DUPLICATE, fingerprint
-from passersby.stream import Keeper, Stream, likeness_window
+from passersby.stream import Keeper, Stream
+from passersby.traversal.modes import likeness_window
 
 FREEZE_CHANGE = 0.5  # mean |difference| on 0..255 below which a step counts as frozen
 

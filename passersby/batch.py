@@ -32,6 +32,7 @@ from passersby import state
 from passersby.bookmarks import Bookmark, Store, config_digest
 from passersby.config import Config
 from passersby.errors import UserError
+from passersby.traversal.modes import likeness_window
 
 if TYPE_CHECKING:
     from passersby.player import Session
@@ -41,16 +42,8 @@ log = logging.getLogger(__name__)
 KIND = "still"
 STATE = "state"               # DIR/state: the generator's place
 TMP_PREFIX = "."              # temp files: .still-0001.png.tmp
-MORPH_WINDOW_S = 2.0          # = stream.MORPH_WINDOW_S
 PNG_COMPRESS_LEVEL = 6        # lossless either way; stills are kept, so a bit smaller
 Progress = Callable[[int, int, float], None]   # (stills in DIR, count, images per hour)
-
-
-def likeness_window(cfg: Config) -> int:
-    """stream.likeness_window (keyframes within which it is the same passer-by), computed
-    here because passersby.stream imports torch; a test keeps the two equal."""
-    return round(max(MORPH_WINDOW_S, cfg.traversal.correlation_seconds)
-                 * cfg.stream.keyframes_per_second)
 
 
 class BatchError(UserError):
@@ -165,7 +158,7 @@ def render_stills(cfg: Config, out: Path, count: int, every: int | None = None,
     started = time.perf_counter()
     if count < 1:
         raise BatchError(f"--count {count}: give the number of stills to make (1 or more)")
-    every = every or likeness_window(cfg)
+    every = every or likeness_window(cfg.traversal, cfg.stream.keyframes_per_second)
     if every < 1:
         raise BatchError(f"--every {every}: give a keyframe interval of 1 or more")
     out = check_folder(Path(out))

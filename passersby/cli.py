@@ -161,6 +161,43 @@ def cmd_curate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_taste(args: argparse.Namespace) -> int:
+    """Learn a taste from the ratings of `curate` (one or more folders' stores)."""
+    import numpy as np
+
+    from passersby import bookmarks, state, taste
+
+    folders = [Path(f) for f in args.source] or [Path(args.state) if args.state
+                                                   else state.default_dir()]
+    zs, ratings = [], []
+    for folder in folders:
+        if not (folder / bookmarks.FILE).exists():
+            raise taste.TasteError(f"{folder}: no {bookmarks.FILE} with ratings here; rate "
+                                   f"images first with `passersby curate --from {folder}`")
+        store = bookmarks.Store.in_folder(folder)
+        _, r, z = store.ratings()
+        store.close()
+        if len(r):
+            zs.append(z)
+            ratings.append(r)
+    n = sum(len(r) for r in ratings)
+    r = np.concatenate(ratings) if ratings else np.zeros(0)
+    if n < 10 or (r > 0).all() or (r < 0).all():
+        raise taste.TasteError(f"{n} ratings in {', '.join(map(str, folders))}: a taste needs "
+                               "at least 10, some kept and some rejected; rate more with "
+                               "`passersby curate`")
+    z = np.concatenate(zs)
+    model = taste.train(z, r)
+    out = Path(args.out) if args.out else folders[0] / "taste.npz"
+    model.save(out)
+    agree = float(((model.score(z) > 0.5) == (r > 0)).mean())
+    print(f"learnt a taste from {n} ratings ({int((r > 0).sum())} kept, "
+          f"{int((r == 2).sum())} favourites, {int((r < 0).sum())} rejected; it agrees with "
+          f"{agree:.0%} of them): {out.resolve()}\nuse it: traversal: {{taste_model: "
+          f"{out.resolve()}, taste: 0.5}}")
+    return 0
+
+
 def cmd_bookmarks(args: argparse.Namespace) -> int:
     from passersby import bookmarks, state
 
@@ -355,6 +392,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--every", type=int, help="with --count: a still every K keyframes "
                                               "(default: the likeness window)")
     sp.set_defaults(func=cmd_render)
+
+    sp = sub.add_parser("taste", help="learn a taste model from the ratings of `curate`")
+    sp.add_argument("--from", dest="source", action="append", default=[],
+                    help="a folder with rated images (repeatable; default: the state folder)")
+    sp.add_argument("--state", help="state folder (default: as `run` picks it)")
+    sp.add_argument("--out", help="model file (default: <first folder>/taste.npz)")
+    sp.set_defaults(func=cmd_taste)
 
     sp = sub.add_parser("curate", help="rate images one at a time (reject/keep/favourite) "
                                        "for the taste model")

@@ -45,14 +45,56 @@ class TransformConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    """mode: drift: a slow Ornstein-Uhlenbeck walk on the prior, no feedback."""
+    correlation_seconds: float = _f(20.0, 0.25, 3600.0,
+                                    doc="time constant of the slow walk; longer = slower")
+
+
+@dataclass(frozen=True)
+class OrbitConfig:
+    """mode: orbit: bodies under softened mutual gravity on the prior's shell."""
+    bodies: int = _f(3, 3, 8, doc="how many bodies attract each other")
+    gravity: float = _f(0.25, 0.0, 5.0, doc="strength of the attraction (radians/s^2 at "
+                                            "unit distance and mass)")
+    softening: float = _f(0.3, 0.05, 2.0, doc="distance (radians) below which gravity "
+                                              "stops growing: no singular slingshots")
+    speed: float = _f(0.3, 0.01, 3.0, doc="speed of a body (radians of the shell per second) "
+                                          "as they start; sets their energy")
+    memory_seconds: float = _f(8.0, 0.5, 600.0,
+                               doc="how long a body keeps its direction (random turns renew it)")
+    mass_ratio: float = _f(0.6, 0.1, 1.0, doc="mass of body i = mass_ratio**i; the light, "
+                                              "far-flung ones weigh most in the picture")
+    substeps: int = _f(4, 1, 32, doc="leapfrog steps per keyframe")
+
+
+@dataclass(frozen=True)
+class JourneyConfig:
+    """mode: journey: along the shell (slerp) from the current place to a target."""
+    seconds: float = _f(15.0, 1.0, 3600.0, doc="travel time from one place to the next")
+    wander: float = _f(0.25, 0.0, 1.0, doc="how far the path may bend off the great circle "
+                                          "(fraction of the radius; 0 = pure slerp)")
+    then: str = _f("feedback", choices=("feedback", "onward"),
+                   doc="on arrival: go on as feedback, or journey onward to a random place")
+    target_seed: int | None = _f(None, 0, 2**128 - 1, doc="target: the fresh latent of this "
+                                                          "seed; null = the edition's own")
+    target_step: int | None = _f(None, 0, 2**63 - 1, doc="...at this step; null = a random place")
+
+
+@dataclass(frozen=True)
 class TraversalConfig:
-    mode: str = _f("feedback", choices=("feedback", "drift"))
+    mode: str = _f("feedback", choices=("feedback", "drift", "orbit", "journey"))
     correlation_seconds: float = _f(5.0, 0.25, 600.0,
                                     doc="time constant of the Ornstein-Uhlenbeck walk")
     feedback: float = _f(0.5, 0.0, 2.0,
                          doc="pull toward what the encoder reads, relative to the walk's rate")
     candidates: int = _f(4, 1, 16, doc="noise draws per step; the least-visited place wins")
+    taste: float = _f(0.0, 0.0, 1.0, doc="how strongly the taste model picks among candidates")
+    taste_model: str | None = _f(None, doc="taste model file (.npz); null = no taste")
     transform: TransformConfig = field(default_factory=TransformConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    orbit: OrbitConfig = field(default_factory=OrbitConfig)
+    journey: JourneyConfig = field(default_factory=JourneyConfig)
 
 
 @dataclass(frozen=True)

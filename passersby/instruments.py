@@ -212,7 +212,9 @@ class Instruments:
             Image.fromarray(_read(screen.window)).save(tmp, format="PNG")
             tmp.replace(path)
             if self.store is not None:
-                bm = self.store.add(bookmarks.Bookmark(**{**bm.__dict__, "image": str(path)}))
+                where = self.store.path.parent  # relative when inside: the folder can move
+                image = path.relative_to(where) if path.is_relative_to(where) else path
+                bm = self.store.add(bookmarks.Bookmark(**{**bm.__dict__, "image": str(image)}))
             self._say(f"captured {path.name} ({bm.name or 'no bookmark store'})")
         except (OSError, UserError) as e:
             self._say(f"capture failed: {e}")

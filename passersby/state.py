@@ -38,6 +38,7 @@ class State:
     generator_sha256: str       # tensors hash of the generator that made the stream
     novelty: bytes = b""        # Novelty.to_bytes()
     memory: novelty.Memory | None = None  # the novelty sketch: its own file, append-only
+    traversal: bytes = b""      # the traversal mode's inner state (Traversal.to_bytes); optional
 
 
 def default_dir() -> Path:
@@ -52,6 +53,7 @@ def _encode(state: State) -> str:
     payload = {"schema": SCHEMA, "seed": f"{state.seed:032x}", "step": state.step,
                "skip_to": state.skip_to, "generator_sha256": state.generator_sha256,
                "novelty": base64.b64encode(state.novelty).decode(),
+               "traversal": base64.b64encode(state.traversal).decode(),
                "z": None if state.z is None else
                base64.b64encode(np.asarray(state.z, "<f4").tobytes()).decode()}
     body = json.dumps(payload, sort_keys=True)
@@ -73,7 +75,8 @@ def _decode(text: str) -> State:
         raise ValueError(f"step {step} / skip_to {skip_to} out of order")
     return State(int(payload["seed"], 16), step, skip_to,
                  None if z is None else np.frombuffer(base64.b64decode(z), "<f4").copy(),
-                 payload["generator_sha256"], base64.b64decode(payload["novelty"]))
+                 payload["generator_sha256"], base64.b64decode(payload["novelty"]),
+                 traversal=base64.b64decode(payload.get("traversal", "")))  # older: none
 
 
 def load(folder: Path) -> State | None:

@@ -3,43 +3,45 @@ generator process, worker.py)."""
 from __future__ import annotations
 
 import logging
+import zipfile
 
 import numpy as np
 
-from passersby import rng, state
+from passersby import rng, state, taste
 from passersby.chain import Chain, to_uint8
 from passersby.config import TraversalConfig
 from passersby.frames import Frame
 from passersby.novelty import Novelty
-from passersby.traversal import transform
-from passersby.traversal.feedback import FeedbackTraversal, StepInfo
+from passersby.traversal import modes, transform
+from passersby.traversal.base import StepInfo
+from passersby.traversal.journey import JourneyTraversal
 
 log = logging.getLogger(__name__)
-MORPH_WINDOW_S = 2.0  # keyframes closer than this in display time may look alike
 MAX_LEAPS = 4         # a keyframe is dropped unseen at most this often in a row
-
-
-def likeness_window(cfg: TraversalConfig, keyframes_per_second: float) -> int:
-    """Steps within which keyframes are the same passer-by morphing: the morph window,
-    or the walk's correlation time if longer. Beyond it, alike means repeated."""
-    return round(max(MORPH_WINDOW_S, cfg.correlation_seconds) * keyframes_per_second)
+TASTE_STREAM = 1 << 32  # rng stream of the taste's Gumbel draws (candidates use 0..K-1)
 
 
 class Stream:
     """Deterministic keyframe source: frame t is a function of (seed, weights, config, t).
 
-    Its whole state is (step, z, novelty memory); `snapshot` captures it and
-    `Stream(..., saved=...)` resumes it exactly, first replaying (unseen) up to the
-    saved `skip_to`, past anything a crashed run may already have shown.
+    Its whole state is (step, z, the traversal mode's inner state, novelty memory);
+    `snapshot` captures it and `Stream(..., saved=...)` resumes it exactly, first
+    replaying (unseen) up to the saved `skip_to`, past anything a crashed run may
+    already have shown. `set_traversal` changes mode or parameters while it runs.
+    A taste model named in the config is loaded (and checked) at start.
     """
 
     def __init__(self, chain: Chain, cfg: TraversalConfig, keyframes_per_second: float,
                  seed: int, saved: state.State | None = None) -> None:
-        self.chain, self.cfg, self.seed = chain, cfg, seed
-        self.traversal = FeedbackTraversal(cfg, keyframes_per_second)
-        self.novelty = Novelty(chain.nz, window=likeness_window(cfg, keyframes_per_second))
+        self.chain, self.cfg, self.seed, self.kps = chain, cfg, seed, keyframes_per_second
+        self.taste = taste.from_config(cfg, chain.nz)  # TasteError names the file and fix
+        self.taste_stamp = taste.stamp(cfg)             # a retrained file is reloaded live
+        self.traversal = modes.make(cfg, keyframes_per_second)
+        self.novelty = Novelty(chain.nz, window=modes.likeness_window(cfg, keyframes_per_second))
         self.step, self.skip_to = 0, 0
         self.z = rng.normal(seed, 0, chain.nz)
+        if cfg.mode == "journey":
+            self._aim(None)
         if saved is not None:
             self._restore(saved)
         self.last_info = StepInfo()
@@ -49,6 +51,7 @@ class Stream:
         same = saved.generator_sha256 == self.chain.generator_manifest["tensors_sha256"]
         if same and saved.z is not None and saved.z.shape == (self.chain.nz,):
             self.z = saved.z.astype(np.float32)
+            self._restore_traversal(saved.traversal)
         else:
             log.warning("the saved state was made with other weights (%s...): the edition goes "
                         "on from step %d with a fresh latent", saved.generator_sha256[:12],
@@ -61,6 +64,57 @@ class Stream:
                 self.novelty.load_bytes(saved.novelty)
             except (ValueError, OSError, KeyError) as e:
                 log.warning("novelty memory in the state is unreadable (%s); starting it afresh", e)
+
+    def _restore_traversal(self, blob: bytes) -> None:
+        try:
+            if blob and not self.traversal.load_bytes(blob):
+                log.info("the saved place was in another traversal mode: %s starts from it",
+                         self.cfg.mode)
+        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as e:
+            self.traversal.reset()
+            log.warning("the saved %s state is unreadable (%s); the mode starts afresh from "
+                        "the saved latent", self.cfg.mode, e)
+
+    def set_traversal(self, cfg: TraversalConfig, target: np.ndarray | None = None) -> None:
+        """Switch mode or parameters live (the config file changed), keeping step, z and
+        novelty; the same mode keeps its inner state (orbit's bodies, journey's path).
+        The taste model is reloaded when its path or its file changed (retrained).
+        `target` [nz]: for journey, where to go (a bookmark's latent). Raises TasteError
+        (and changes nothing) if a newly named taste model is unusable."""
+        stamp = taste.stamp(cfg)
+        model = self.taste if stamp == self.taste_stamp else taste.from_config(cfg, self.chain.nz)
+        old, self.cfg, self.taste, self.taste_stamp = self.cfg, cfg, model, stamp
+        if cfg.mode == old.mode:
+            self.traversal.configure(cfg)
+        else:
+            self.traversal = modes.make(cfg, self.kps)
+            log.info("traversal: %s -> %s at step %d", old.mode, cfg.mode, self.step)
+        self.novelty.window = modes.likeness_window(cfg, self.kps)
+        aimed = (cfg.journey.target_seed, cfg.journey.target_step)
+        if cfg.mode == "journey" and (target is not None or cfg.mode != old.mode or
+                                      aimed != (old.journey.target_seed, old.journey.target_step)):
+            self._aim(target)
+
+    def _aim(self, target: np.ndarray | None) -> None:
+        """Journey's destination: `target`, else the config's seed/step, else a random place."""
+        j = self.cfg.journey
+        if target is None and j.target_step is not None:
+            seed = self.seed if j.target_seed is None else j.target_seed
+            target = rng.normal(seed, j.target_step, self.chain.nz)
+        if target is not None and np.shape(target) != (self.chain.nz,):
+            raise ValueError(f"journey target of shape {np.shape(target)}, expected "
+                             f"({self.chain.nz},)")
+        if isinstance(self.traversal, JourneyTraversal):
+            self.traversal.set_target(target)
+
+    def _choose(self, candidates: np.ndarray) -> int:
+        """Which candidate latent [K,nz] to take: novelty's least-visited, or with a
+        taste, a soft choice weighing the taste's score against the visits (taste.py)."""
+        visits = self.novelty.visits[self.novelty.cells(candidates)]
+        if self.taste is None or self.cfg.taste <= 0:
+            return int(np.argmin(visits))
+        g = rng.generator(self.seed, self.step + 1, TASTE_STREAM).gumbel(size=len(candidates))
+        return taste.choose(self.taste.score(candidates), visits, self.cfg.taste, g)
 
     def next_frame(self) -> Frame:
         """The next keyframe to show. A keyframe that nearly repeats a recent one (a fixed
@@ -80,10 +134,11 @@ class Stream:
         zhat = None
         if self.traversal.beta > 0 and self.chain.encoder is not None and not repeat:
             zhat = self.chain.encode(transform.apply(image, self.cfg.transform))[0]
-        noises = np.stack([rng.normal(self.seed, self.step + 1, self.chain.nz, stream=k)
-                           for k in range(self.cfg.candidates)])
+        size = self.traversal.noise_size(self.chain.nz)
+        noises = np.stack([rng.normal(self.seed, self.step + 1, size, stream=k)
+                           for k in range(self.cfg.candidates)])  # [K,size] f32
         self.z, self.last_info = self.traversal.step(self.z, noises, zhat,
-                                                     self.novelty.choose, escape=repeat)
+                                                     self._choose, escape=repeat)
         if repeat:
             log.info("keyframe %d nearly repeats a recent one: dropped, leaping away", self.step)
         self.step += 1
@@ -103,11 +158,13 @@ class Stream:
         is no saved place to replay from)."""
         self.step = self.skip_to = step
         self.z = rng.normal(self.seed, step, self.chain.nz)
+        self.traversal.reset()
 
     def snapshot(self, skip_to: int) -> state.State:
         return state.State(self.seed, self.step, skip_to, self.z.copy(),
                            self.chain.generator_manifest["tensors_sha256"],
-                           self.novelty.to_bytes(), self.novelty.memory)
+                           self.novelty.to_bytes(), self.novelty.memory,
+                           self.traversal.to_bytes())
 
 
 class Keeper:

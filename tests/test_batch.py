@@ -107,14 +107,6 @@ def test_a_still_regenerates_exactly_its_keyframe(three: Path, chain) -> None:  
     assert np.array_equal(again, saved), np.abs(again.astype(int) - saved).max()
 
 
-def test_likeness_window_matches_the_stream() -> None:
-    for corr, kps in ((5.0, 4.0), (0.5, 4.0), (30.0, 2.5), (1.0, 60.0)):
-        cfg = config.load(None, {"traversal": {"correlation_seconds": corr},
-                                 "stream": {"keyframes_per_second": kps}})
-        assert batch.likeness_window(cfg) == \
-            stream.likeness_window(cfg.traversal, kps) == round(max(2.0, corr) * kps)
-
-
 def test_an_interrupted_png_write_leaves_no_file(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     image = np.full((8, 8, 3), 77, np.uint8)

@@ -13,7 +13,10 @@ GL_SIDE = ["passersby.render.pipeline", "passersby.render.shaders", "passersby.d
            "passersby.video", "passersby.batch", "passersby.curate"]
 NEUTRAL = ["passersby.frames", "passersby.morph", "passersby.config", "passersby.state",
            "passersby.screens", "passersby.hotplug", "passersby.stage",
-           "passersby.rng", "passersby.cli", "passersby.worker", "passersby.player"]
+           "passersby.rng", "passersby.cli", "passersby.worker", "passersby.player",
+           "passersby.taste", "passersby.traversal.base", "passersby.traversal.drift",
+           "passersby.traversal.orbit", "passersby.traversal.journey",
+           "passersby.traversal.modes", "passersby.tune", "passersby.bookmarks"]
 
 
 def loaded_after(module: str) -> set[str]:

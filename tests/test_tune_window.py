@@ -98,4 +98,4 @@ def test_tune_session_keys_edits_capture_and_overlay(tmp_path: Path, monkeypatch
     rows = sqlite3.connect(root / bookmarks.FILE).execute(
         "SELECT kind, seed, step, image FROM bookmarks").fetchall()
     assert len(rows) == 1 and rows[0][0] == "capture" and rows[0][1] == f"{0x7E:032x}"
-    assert rows[0][3] == str(shots[0]) and f"{rows[0][2]:09d}" in shots[0].name
+    assert rows[0][3] == f"captures/{shots[0].name}" and f"{rows[0][2]:09d}" in shots[0].name

@@ -149,3 +149,24 @@ def test_a_failing_step_is_reported_and_retried_in_the_child(monkeypatch) -> Non
     kinds = [m[0] for m in sent]
     assert kinds == ["hello", "error", "error", "error", "frame", "frame", "frame"]
     assert "illegal memory access" in sent[1][1] and keeper.final_at == 3
+
+
+def test_the_walk_is_retuned_live_without_a_restart(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """`run --tune` changes the mode: the generator process switches, steps go on."""
+    import dataclasses
+
+    c = cfg(seed=0x79)
+    q = FrameQueue(4)
+    w = worker.Worker(c, tmp_path, q, lockstep=True).start()
+    try:
+        w.wait_ready(120)
+        before = take(q, 4)
+        w.retune(dataclasses.replace(c.traversal, mode="orbit"))
+        after = take(q, 12)
+    finally:
+        w.stop()
+    steps = [f.step for f in before + after]
+    assert steps == list(range(steps[0], steps[0] + 16)) and w.restarts == 0
+    assert w.cfg.traversal.mode == "orbit"  # a restarted child would keep it
+    saved = state.load(tmp_path)
+    assert saved is not None and saved.traversal  # the orbit's bodies were saved

@@ -20,48 +20,36 @@ feedback.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from passersby.config import TraversalConfig
+from passersby.traversal.base import LEAP, LEAP_RHO, Chooser, StepInfo, Traversal, pick, shell
 
-LEAP = 8  # an escape from a near repeat moves as far as LEAP ordinary steps at once
-LEAP_RHO = 0.7  # ...and at least this far, however slow the walk is set
-
-
-@dataclass
-class StepInfo:
-    pull: float = 0.0     # |beta (zhat - z)|: how far the feedback moved z this step
-    agree: float = 0.0    # cosine(zhat, z): how much E recognises the current latent
-    choice: int = 0       # which candidate noise novelty chose
-    escaped: bool = False
+__all__ = ["LEAP", "LEAP_RHO", "FeedbackTraversal", "StepInfo", "shell"]
 
 
-def shell(z: np.ndarray) -> np.ndarray:
-    """Project [..., nz] onto the sphere of radius sqrt(nz), where N(0, I) concentrates."""
-    n = np.linalg.norm(z, axis=-1, keepdims=True)
-    return (z * (math.sqrt(z.shape[-1]) / np.maximum(n, 1e-6))).astype(np.float32)
+class FeedbackTraversal(Traversal):
+    name = "feedback"
 
-
-class FeedbackTraversal:
-    def __init__(self, cfg: TraversalConfig, keyframes_per_second: float) -> None:
-        self.cfg = cfg
-        self.dt = 1.0 / keyframes_per_second
+    @property
+    def correlation_seconds(self) -> float:
+        return self.cfg.correlation_seconds
 
     @property
     def rho(self) -> float:
-        return math.exp(-self.dt / self.cfg.correlation_seconds)
+        return math.exp(-self.dt / self.correlation_seconds)
 
     @property
     def beta(self) -> float:
-        if self.cfg.mode != "feedback":
+        if self.cfg.mode == "drift":
             return 0.0
         return min(0.5, self.cfg.feedback * (1.0 - self.rho))
 
+    def window_seconds(self) -> float:
+        return self.correlation_seconds
+
     def step(self, z: np.ndarray, noises: np.ndarray, zhat: np.ndarray | None,
-             choose: Callable[[np.ndarray], int] | None = None, escape: bool = False
+             choose: Chooser | None = None, escape: bool = False
              ) -> tuple[np.ndarray, StepInfo]:
         """z [nz] f32; noises [K,nz] f32 candidate draws; zhat [nz] (the encoder's
         reading) or None; `choose` picks a candidate (novelty), else the first.
@@ -75,6 +63,6 @@ class FeedbackTraversal:
             walk = walk + pull[None]
             info.pull = float(np.linalg.norm(pull))
             info.agree = float(np.dot(target, z) / (np.linalg.norm(z) * math.sqrt(z.size) + 1e-6))
-        k = choose(walk) if choose is not None and len(walk) > 1 else 0
+        k = pick(walk, choose)
         info.choice = k
         return walk[k].astype(np.float32), info
