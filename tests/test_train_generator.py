@@ -1,0 +1,152 @@
+"""`passersby train generator`: tiny runs (batch 4, a few steps) on a synthetic dataset."""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from passersby import weights
+from passersby.chain import Chain
+from passersby.cli import main
+from passersby.models.dcgan import Generator
+from passersby.train import data, generator
+from passersby.train.generator import Recipe, TrainError, train
+
+STANDIN = "dcgan64-standin"
+RECIPE = Recipe(batch=4, ndf=8, checkpoint_every=2, sample_every=2)
+
+
+class Crash(Exception):
+    """A power cut in the middle of a step: nothing gets saved."""
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Eight 64 px crops written by the real dataset tool (the detector replaced by a
+    fixed box: these pictures are coloured blobs, not faces)."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        im = np.zeros((160, 160, 3), np.uint8) + rng.integers(0, 255, 3, dtype=np.uint8)
+        yy, xx = np.mgrid[:160, :160]
+        im[(yy - 80) ** 2 + (xx - 80) ** 2 < 35 ** 2] = rng.integers(0, 255, 3, dtype=np.uint8)
+        Image.fromarray(im).save(folder / f"p{i}.png")
+    monkeypatch.setattr(data, "largest_face", lambda rgb, min_face: (50, 50, 60, 60))
+    out = tmp_path / "ds"
+    data.make_dataset(folder, out, data.CropRecipe(credit="test blobs", licence="CC0-1.0"))
+    return out
+
+
+@pytest.fixture()
+def root(tmp_path: Path, weights_root: Path) -> Path:
+    """A weights folder of our own holding (a link to) the stand-in to fine-tune."""
+    r = tmp_path / "weights"
+    r.mkdir()
+    (r / STANDIN).symlink_to(weights_root / STANDIN)
+    return r
+
+
+def _checkpoint(root: Path, name: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    folder = root / name / generator.TRAIN_DIR
+    record = json.loads((folder / "checkpoint.json").read_text())
+    return record, load_file(str(folder / record["file"]))
+
+
+def test_interrupted_run_resumes_exactly(root: Path, dataset: Path) -> None:
+    whole = train(root, dataset, "whole", RECIPE, STANDIN, steps=5)
+    assert all(math.isfinite(whole["losses"][k]) for k in ("d", "g")), whole["losses"]
+    assert whole["steps"] == 5
+
+    def crash_at_3(info: dict) -> None:
+        assert math.isfinite(info["loss_d"]) and math.isfinite(info["loss_g"])
+        if info["step"] == 3:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(root, dataset, "cut", RECIPE, STANDIN, steps=5, progress=crash_at_3)
+    record, _ = _checkpoint(root, "cut")
+    assert record["step"] == 2 and not (root / "cut" / weights.MANIFEST_FILE).exists()
+
+    def ctrl_c_at_4(info: dict) -> None:
+        if info["step"] == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # resumes at 2, Ctrl-C saves step 4
+        train(root, dataset, "cut", RECIPE, STANDIN, steps=5, progress=ctrl_c_at_4)
+    assert _checkpoint(root, "cut")[0]["step"] == 4
+    resumed = train(root, dataset, "cut", RECIPE, STANDIN, steps=5)
+
+    assert resumed["tensors_sha256"] == whole["tensors_sha256"]
+    (_, a), (_, b) = _checkpoint(root, "whole"), _checkpoint(root, "cut")
+    assert a.keys() == b.keys() and any(k.startswith("opt_d.") for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+    standin = weights.read_manifest(root, STANDIN)["tensors_sha256"]
+    assert whole["tensors_sha256"] != standin  # it did train
+
+
+def test_package_loads_in_the_chain_and_states_its_lineage(root: Path, dataset: Path) -> None:
+    m = train(root, dataset, "world", RECIPE, STANDIN, steps=2)
+    chain = Chain.load(root, "world", None, "cpu")
+    z = np.random.default_rng(3).standard_normal((6, chain.nz)).astype(np.float32)
+    pictures = chain.generate_batch(z)                               # [6,64,64,3] uint8
+    assert pictures.shape == (6, 64, 64, 3) and pictures.std() > 10
+    assert np.abs(pictures[0].astype(int) - pictures[1]).mean() > 2  # latents matter
+    _, ckpt = _checkpoint(root, "world")
+    ema = Generator(**m["args"])
+    ema.load_state_dict({k[4:]: v for k, v in ckpt.items() if k.startswith("ema.")})
+    with torch.no_grad():
+        want = ema.eval()(torch.from_numpy(z))
+    assert (chain.generate(z) - want).abs().max() < 0.05  # fp16 package == trained average
+    standin = weights.read_manifest(root, STANDIN)
+    assert m["lineage"]["init"]["tensors_sha256"] == standin["tensors_sha256"]
+    assert "NON-COMMERCIAL" in m["licence"] and "CC0-1.0; test blobs" in m["licence"]
+    assert m["training_data"]["faces"] == 8 and len(m["training_data"]["crops_sha256"]) == 64
+    grid = np.asarray(Image.open(root / "world" / m["samples"]))
+    assert grid.shape == (512, 512, 3) and grid.std() > 10
+    assert (root / "world" / "train" / "samples" / "step-0000002.png").exists()
+
+
+def test_resume_refuses_other_options_and_budgets_are_checked(root: Path,
+                                                              dataset: Path) -> None:
+    w = train(root, dataset, "w", RECIPE, STANDIN, steps=2)
+    other = train(root, dataset, "w1", Recipe(**{**vars(RECIPE), "seed": 1}), STANDIN, steps=2)
+    assert other["tensors_sha256"] != w["tensors_sha256"]  # the seed matters
+    with pytest.raises(TrainError, match="batch"):
+        train(root, dataset, "w", Recipe(**{**vars(RECIPE), "batch": 6}), STANDIN, steps=3)
+    with pytest.raises(TrainError, match="init"):
+        train(root, dataset, "w", RECIPE, None, steps=3)
+    with pytest.raises(TrainError, match="exactly one budget"):
+        train(root, dataset, "w", RECIPE, STANDIN, steps=3, minutes=1.0)
+    with pytest.raises(data.DataError, match="128 px"):
+        train(root, dataset, "w", Recipe(size=128), STANDIN, steps=3)
+
+
+def test_cli_trains_from_scratch_and_says_where(root: Path, dataset: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PASSERSBY_WEIGHTS", str(root))
+    assert main(["train", "generator", "--data", str(dataset), "--out", "scratch",
+                 "--steps", "2", "--batch", "4", "--threads", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert f"wrote {root / 'scratch'} (2 steps" in out and "step 2" in err and "steps/s" in err
+    m = weights.read_manifest(root, "scratch")
+    assert m["lineage"]["init"] is None and m["licence"].startswith("Trained from scratch")
+    weights.load_module(root, "scratch", "generator")
+    assert main(["train", "generator", "--out", "x"]) == 2
+    assert "needs --data" in capsys.readouterr().err
