@@ -52,10 +52,10 @@ def test_tune_session_keys_edits_capture_and_overlay(tmp_path: Path, monkeypatch
         now = time.monotonic()
         if screen.shown is not None and not script:
             keys = [(glfw.KEY_DOWN, 0)] * painterly + [(glfw.KEY_RIGHT, 0)] * 3 + \
-                [(glfw.KEY_C, 0), (glfw.KEY_W, 0)]
+                [(glfw.KEY_C, 0), (glfw.KEY_W, 0), (glfw.KEY_R, 0)]
             script.extend([("keys", keys, now), ("bad", None, now + 2), ("shot", None, now + 4),
-                           ("good", None, now + 5), ("check", None, now + 7),
-                           ("stop", None, now + 8)])
+                           ("good", None, now + 5), ("keys", [(glfw.KEY_R, 0)], now + 6),
+                           ("check", None, now + 7), ("stop", None, now + 8)])
         while script and script[0][2] <= now and script[0][0] != "done":
             what, arg, _ = script.pop(0)
             if what == "keys":
@@ -92,6 +92,13 @@ def test_tune_session_keys_edits_capture_and_overlay(tmp_path: Path, monkeypatch
     Image.fromarray(seen["shot"]).save(tmp_path / "overlay.png")
     red = (seen["shot"][..., 0] > 200) & (seen["shot"][..., 1] < 140)
     assert red.sum() > 50, "the error line is not on screen"
+    # R ... R: the screen went to an MP4 meanwhile
+    import imageio_ffmpeg
+
+    movies = list((root / "captures").glob("recording-*.mp4"))
+    assert len(movies) == 1
+    frames, _ = imageio_ffmpeg.count_frames_and_secs(str(movies[0]))
+    assert frames > 5
     # the capture: full output resolution, and a bookmark that names it
     shots = list((root / "captures").glob("capture-*.png"))
     assert len(shots) == 1 and Image.open(shots[0]).size == (960, 1080)
