@@ -24,6 +24,7 @@ import atexit
 import logging
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -122,6 +123,10 @@ def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int 
            pinned: bool = False) -> None:
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s "
                         "[generator]: %(message)s")
+    # stopping is the player's call (the stop event, or its death): a SIGTERM to the whole
+    # service or a Ctrl-C to the terminal's process group must not kill this one first
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
 
     def orphaned() -> None:  # the player was killed: never write beside its successor
