@@ -118,7 +118,7 @@ def _resume_config(cfg: Config, out: Path, done: list[Bookmark]) -> Config:
         raise BatchError(f"--seed/config stream.seed {cfg.stream.seed:#x} is not the edition of "
                          f"the {len(done)} stills in {out} ({seed:#x}); leave --seed out to go "
                          f"on with them, or give another --out for a new edition")
-    if state.load(out / STATE) is None:
+    if state.load(out / STATE, memory=False) is None:
         log.warning("%s is missing: going on after the last still (step %d)", out / STATE,
                     last.step)
         state.Saver(out / STATE).save(state.State(seed, last.step, last.step + 1,

@@ -69,7 +69,7 @@ def edition(cfg: Config, root: Path | None) -> int:
         return cfg.stream.seed
     for i, s in enumerate(entries(cfg)):
         folder = state_dir(root, i)
-        saved = state.load(folder) if folder is not None and folder.exists() else None
+        saved = state.load(folder, memory=False) if folder is not None and folder.exists() else None
         if saved is not None:
             return screen_seed(saved.seed, s.seed_offset)
     return rng.new_seed()

@@ -79,8 +79,9 @@ def _decode(text: str) -> State:
                  traversal=base64.b64decode(payload.get("traversal", "")))  # older: none
 
 
-def load(folder: Path) -> State | None:
-    """The newest readable generation, or None on a first start."""
+def load(folder: Path, memory: bool = True) -> State | None:
+    """The newest readable generation, or None on a first start; `memory=False` skips
+    the novelty sketch (up to 14 MB) for callers that only want the edition or place."""
     for name in (CURRENT, PREVIOUS):
         path = folder / name
         try:
@@ -93,7 +94,8 @@ def load(folder: Path) -> State | None:
             continue
         if name == PREVIOUS and (folder / CURRENT).exists():
             log.warning("resumed from the previous state generation %s", path)
-        state.memory = novelty.load_memory(folder, state.step)
+        if memory:
+            state.memory = novelty.load_memory(folder, state.step)
         return state
     return None
 
