@@ -98,9 +98,10 @@ class Instruments:
             for screen in stage.screens:
                 if screen.window is not None:
                     screen.window.make_current()
-                    errors = screen.pipe.reload_shaders()
+                    errors = screen.pipe.reload_shaders()  # logs each new error once
                     if errors:
-                        self._say(errors[0].splitlines()[0], 2.0)
+                        self.notice = errors[0].splitlines()[0]  # on screen while it lasts
+                        self.notice_until = now + 2 * SHADER_POLL_S
 
     def close(self) -> None:
         self._stop_recording()

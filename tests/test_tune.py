@@ -120,3 +120,30 @@ def test_osc_port_in_use_is_a_clear_error() -> None:
             tune.OscInput("127.0.0.1", a.address[1])
     finally:
         a.close()
+
+
+def test_overlay_panel_shows_lines_highlight_and_wrapped_error() -> None:
+    """The overlay's panel: text drawn, the selected line in amber, a long error wrapped
+    in red, and the panel blended over the picture at the top left only."""
+    import numpy as np
+
+    from conftest import offscreen_or_skip
+    from passersby.render.overlay import Overlay
+
+    off = offscreen_or_skip((640, 360))
+    try:
+        off.fbo.use()
+        off.ctx.clear(0.0, 0.0, 1.0)
+        ov = Overlay(off.ctx)
+        ov.set_text(["fps 60", "> look.painterly = 0.5"], highlight=1,
+                    error="look.grain = 'lots': expected a number " + "x" * 150)
+        ov.draw(off.fbo)
+        img = off.read().astype(int)
+    finally:
+        off.release()
+    amber = (img[..., 0] > 200) & (img[..., 1] > 150) & (img[..., 2] < 120)
+    red = (img[..., 0] > 200) & (img[..., 1] < 140) & (img[..., 2] < 140)
+    assert amber.sum() > 20 and red.sum() > 50
+    rows = np.flatnonzero(red.any(axis=1))
+    assert rows.max() - rows.min() > 25  # wrapped onto more than one line
+    assert (img[-20:, -20:] == [0, 0, 255]).all()  # the picture elsewhere is untouched
