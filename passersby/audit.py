@@ -169,6 +169,7 @@ def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
             "restarts": restarts, "replayed_steps": replayed, "steps_backwards": rec.backwards,
             **figures,
             "novelty_repeats_escaped": stream.novelty.repeats,
+            "near_black_dropped": stream.dark,
             "state_bytes": state_bytes, "novelty_bytes_in_memory": stream.novelty.nbytes,
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "steps_per_s": round((steps + replayed) / elapsed, 2)}

@@ -18,6 +18,8 @@ from passersby.traversal.journey import JourneyTraversal
 
 log = logging.getLogger(__name__)
 MAX_LEAPS = 4         # a keyframe is dropped unseen at most this often in a row
+DARK = 15.0           # mean 0..255 below which a keyframe is near black: dropped, like a
+                      # repeat (the stand-in makes one in ~300; the screen never goes black)
 TASTE_STREAM = 1 << 32  # rng stream of the taste's Gumbel draws (candidates use 0..K-1)
 
 
@@ -45,6 +47,7 @@ class Stream:
         if saved is not None:
             self._restore(saved)
         self.last_info = StepInfo()
+        self.dark = 0  # near-black keyframes dropped
 
     def _restore(self, saved: state.State) -> None:
         self.step, self.skip_to = saved.step, saved.skip_to
@@ -118,7 +121,7 @@ class Stream:
 
     def next_frame(self) -> Frame:
         """The next keyframe to show. A keyframe that nearly repeats a recent one (a fixed
-        point, a limit cycle) is dropped unseen and the walk leaps away instead."""
+        point, a limit cycle) or is near black is dropped unseen and the walk leaps away."""
         for _ in range(MAX_LEAPS):
             frame, repeat = self._advance()
             if not repeat:
@@ -130,6 +133,12 @@ class Stream:
         image = self.chain.generate(self.z[None])  # [1,3,S,S] f32 -1..1
         frame = Frame(self.step, to_uint8(image)[0], self.z.copy())
         repeat = self.novelty.observe(self.step, frame.image)
+        if not repeat and float(frame.image.mean()) < DARK:
+            self.dark += 1
+            log.info("keyframe %d is near black: dropped, leaping away", self.step)
+            repeat = True
+        elif repeat:
+            log.info("keyframe %d nearly repeats a recent one: dropped, leaping away", self.step)
         self.novelty.visit(self.z)
         zhat = None
         if self.traversal.beta > 0 and self.chain.encoder is not None and not repeat:
@@ -139,8 +148,6 @@ class Stream:
                            for k in range(self.cfg.candidates)])  # [K,size] f32
         self.z, self.last_info = self.traversal.step(self.z, noises, zhat,
                                                      self._choose, escape=repeat)
-        if repeat:
-            log.info("keyframe %d nearly repeats a recent one: dropped, leaping away", self.step)
         self.step += 1
         return frame, repeat
 

@@ -142,3 +142,20 @@ def test_a_frozen_walk_is_detected_and_escaped(chain) -> None:  # type: ignore[n
     w = s.novelty.window
     far = [float(distance(fp[i], fp[j])) for i in range(len(fp)) for j in range(i + w + 1, len(fp))]
     assert min(far) >= NEAR_DUPLICATE, "a repeat was shown"
+
+
+def test_a_near_black_keyframe_is_never_shown(chain) -> None:  # type: ignore[no-untyped-def]
+    """The stand-in makes a near-black picture about once in 300: the stream drops it
+    unseen and leaps away, like a repeat (the collector's screen never goes black)."""
+    from passersby.chain import to_uint8
+    from passersby.stream import DARK
+
+    z = np.stack([rng.normal(0xDA4C, k, chain.nz) for k in range(1500)])
+    means = np.concatenate([to_uint8(chain.generate(z[i:i + 250])).reshape(250, -1).mean(1)
+                            for i in range(0, 1500, 250)])
+    dark = z[int(np.argmin(means))]
+    assert means.min() < DARK, "no near-black sample to test with"
+    s = Stream(chain, config.Config().traversal, 4.0, seed=11)
+    s.z = dark.copy()
+    frame = s.next_frame()
+    assert frame.image.mean() >= DARK and s.dark >= 1 and frame.step > 0
