@@ -228,13 +228,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from passersby.chain import Chain
     from passersby.weights import weights_dir
 
-    import os
-
     import torch
 
+    from passersby.worker import threads
+
     cfg = _load_config(args)
-    # batch 1 gains little from threads, and oversubscribed OpenMP threads spin
-    torch.set_num_threads(cfg.stream.threads or max(1, (os.cpu_count() or 2) // 2))
+    torch.set_num_threads(threads(cfg))  # as the player's generator process does
     chain = Chain.load(weights_dir(cfg.weights.dir), cfg.weights.generator,
                        cfg.weights.encoder or None, cfg.stream.device)
     seed = cfg.stream.seed if cfg.stream.seed is not None else rng.new_seed()

@@ -227,7 +227,7 @@ class View:
 
         self.ctx = ctx
         self.programs = ProgramCache(ctx)
-        self.program = self.programs.get("curate")
+        self.program = self.programs.get("panel")
         self.program["image"].value = 0
         self.vao = ctx.vertex_array(self.program, [])
         self.font_px = 0

@@ -199,7 +199,7 @@ class Instruments:
             self._say(str(e))
 
     def _capture(self, screen: "Screen") -> None:
-        from PIL import Image
+        from passersby.batch import write_png
 
         bm = self._here(screen, "capture")
         if bm is None:
@@ -209,13 +209,11 @@ class Instruments:
             self.captures.mkdir(parents=True, exist_ok=True)
             name = f"capture-{info.seed:032x}-{frame.step:09d}-s{screen.plan.index}.png"
             path = self.captures / name
-            tmp = path.with_name(name + ".tmp")
-            Image.fromarray(_read(screen.window)).save(tmp, format="PNG")
-            tmp.replace(path)
+            write_png(path, _read(screen.window))
             if self.store is not None:
                 where = self.store.path.parent  # relative when inside: the folder can move
                 image = path.relative_to(where) if path.is_relative_to(where) else path
-                bm = self.store.add(bookmarks.Bookmark(**{**bm.__dict__, "image": str(image)}))
+                bm = self.store.add(dataclasses.replace(bm, image=str(image)))
             self._say(f"captured {path.name} ({bm.name or 'no bookmark store'})")
         except (OSError, UserError) as e:
             self._say(f"capture failed: {e}")

@@ -109,6 +109,7 @@ class Tuning:
         self.path, self.overrides = path, overrides or {}
         self.nudges: dict[str, Any] = {}
         self.error: str | None = None
+        self._defaults = config.read_yaml(config.DEFAULTS_FILE)  # once, not per key press
         self._file: dict = {}
         self._mtime: float | None = None
         self.cfg = config.load(path, self.overrides)  # start-up: a bad file fails here
@@ -122,7 +123,7 @@ class Tuning:
             return None
 
     def _build(self, file: dict, nudges: dict[str, Any]) -> Config:
-        data = config._merge(config.read_yaml(config.DEFAULTS_FILE), file)
+        data = config._merge(self._defaults, file)
         data = config._merge(data, self.overrides)
         data = config._merge(data, _nest(nudges))
         return config._build_config(data)

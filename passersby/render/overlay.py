@@ -20,7 +20,7 @@ class Overlay:
 
         self.ctx = ctx
         self.programs = programs or ProgramCache(ctx)
-        self.vao = ctx.vertex_array(self.programs.get("overlay"), [])
+        self.vao = ctx.vertex_array(self.programs.get("panel"), [])
         self.font = ImageFont.load_default(size=font_px)
         self.line_h = font_px + 4
         self.texture: moderngl.Texture | None = None
