@@ -170,9 +170,12 @@ def render_stills(cfg: Config, out: Path, count: int, every: int | None = None,
         _clean_temps(out)
         cfg = _resume_config(cfg, out, done)
         size = (int(cfg.render.size[0]), int(cfg.render.size[1]))
-        session = player.open_session(cfg, out / STATE, live=False)
+        last = max((b.step for b in done), default=-every)
+        # the generator process picks the stills (so it refines only those): every
+        # `every`-th keyframe past the last still, the others come unrefined and are skipped
+        session = player.open_session(cfg, out / STATE, live=False, stills=(every, last))
         try:
-            made, rate = _loop(session, cfg, store, out, size, count, every, done, progress)
+            made, rate = _loop(session, cfg, store, out, size, count, done, progress)
         finally:
             session.producer.stop()
         return Result(out, made, len(done) + made, time.perf_counter() - started, rate)
@@ -181,13 +184,13 @@ def render_stills(cfg: Config, out: Path, count: int, every: int | None = None,
 
 
 def _loop(session: Session, cfg: Config, store: Store, out: Path,
-          size: tuple[int, int], count: int, every: int, done: list[Bookmark],
+          size: tuple[int, int], count: int, done: list[Bookmark],
           progress: Progress | None) -> tuple[int, float]:
-    """Take keyframes; every `every`-th past the last still becomes the next still."""
+    """Take keyframes; those the generator picked (Frame.still: every `every`-th past
+    the last still, worker.Picker) become the stills."""
     info = session.producer.info
     assert info is not None
     digest = config_digest(cfg)
-    last = max((b.step for b in done), default=-every)
     renderer = StillRenderer(cfg, session.size, size)
     made, t0 = 0, time.perf_counter()
     try:
@@ -198,7 +201,7 @@ def _loop(session: Session, cfg: Config, store: Store, out: Path,
             if frame is None:
                 raise RuntimeError(f"the generator made no keyframe in 120 s "
                                    f"({session.producer.error or 'no error reported'})")
-            if frame.step < last + every:
+            if not frame.still:
                 continue
             n = len(done) + made + 1
             name = still_name(n)
@@ -209,7 +212,7 @@ def _loop(session: Session, cfg: Config, store: Store, out: Path,
             store.add(Bookmark(info.seed, frame.step, frame.z, info.generator_sha256, digest,
                                kind=KIND, name=name, traversal={"mode": cfg.traversal.mode},
                                image=f"{name}.png"))
-            made, last = made + 1, frame.step
+            made += 1
             rate = made * 3600.0 / max(time.perf_counter() - t0, 1e-9)
             if progress:
                 progress(n, count, rate)

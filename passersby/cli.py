@@ -234,6 +234,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     cfg = _load_config(args)
     torch.set_num_threads(threads(cfg))  # as the player's generator process does
+    # no refiner: the audit measures the 64 px world that steers the walk (the same with
+    # the refiner on or off; see stream.py)
     chain = Chain.load(weights_dir(cfg.weights.dir), cfg.weights.generator,
                        cfg.weights.encoder or None, cfg.stream.device)
     seed = cfg.stream.seed if cfg.stream.seed is not None else rng.new_seed()
@@ -265,8 +267,12 @@ def cmd_weights(args: argparse.Namespace) -> int:
         print(f"ok  {root / m['name']} ({m['tensors_sha256'][:16]}...)")
         print(f"    licence: {m['licence']}")
         return 0
-    names = [n for n in (cfg.weights.generator, cfg.weights.encoder) if n]
+    names = [n for n in (cfg.weights.generator, cfg.weights.encoder, cfg.weights.refiner) if n]
     ok = True
+    if weights.optional_absent(root, cfg.weights.refiner):
+        names.remove(cfg.weights.refiner)
+        print(f"{cfg.weights.refiner:28s} absent: the player plays without the refiner "
+              f"(make it with `passersby train refiner`, or set weights.refiner: null)")
     for name, good, msg in weights.verify(root, names):
         print(f"{name:28s} {msg}")
         ok &= good
@@ -291,7 +297,8 @@ def cmd_train_data(args: argparse.Namespace) -> int:
         print(f"\rfaces: {i}/{n} images", end="", file=sys.stderr, flush=True)
 
     recipe = data.CropRecipe(sizes=tuple(args.size or [64]), credit=args.credit or "",
-                             licence=args.licence or "")
+                             licence=args.licence or "", margin=args.margin,
+                             face_y=args.face_y)
     report = data.make_dataset(Path(args.images), Path(args.out), recipe, progress)
     print(file=sys.stderr)
     print(f"{data.summary(report)}; wrote {Path(args.out) / data.REPORT}")
@@ -318,10 +325,14 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
         bar = "#" * int(24 * min(done, 1.0))
         print(f"\r[{bar:24s}] step {info['step']}  {info['elapsed_s'] / 60:5.1f} min  "
               f"{info['step'] / max(info['elapsed_s'], 1e-9):.2f} steps/s  "
-              f"D {info['loss_d']:.3f}  G {info['loss_g']:.3f}", end="", file=sys.stderr,
-              flush=True)
+              f"D {info['loss_d']:.3f}  G {info['loss_g']:.3f}"
+              + (f"  p {info['ada_p']:.3f}" if info.get("ada_p") is not None else ""),
+              end="", file=sys.stderr, flush=True)
 
-    recipe = generator.Recipe(batch=args.batch, seed=args.seed_train, size=(args.size or [64])[0])
+    given = {key: getattr(args, key) for _, key in generator.RECIPE_FLAGS
+             if getattr(args, key) is not None}
+    recipe = generator.Recipe(batch=args.batch, seed=args.seed_train,
+                              size=(args.size or [64])[0], **given)
     m = generator.train(root, Path(args.data), args.out, recipe, args.init, steps, minutes,
                         args.device, progress)
     print(file=sys.stderr)
@@ -330,12 +341,64 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_refiner(args: argparse.Namespace) -> int:
+    import torch
+
+    from passersby import weights
+    from passersby.train import refiner
+
+    _need(args, "data")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = _load_config(args)
+    root = weights.weights_dir(cfg.weights.dir)
+    out = args.out or "met-refiner"
+    steps, minutes = args.steps, args.minutes
+    if steps is None and minutes is None:
+        minutes = 30.0
+
+    def progress(info: dict) -> None:
+        done = (info["step"] / steps if steps else info["elapsed_s"] / (60 * minutes))
+        bar = "#" * int(24 * min(done, 1.0))
+        print(f"\r[{bar:24s}] step {info['step']}  {info['elapsed_s'] / 60:5.1f} min  "
+              f"{info['step'] / max(info['elapsed_s'], 1e-9):.2f} steps/s  "
+              f"R {info['loss_r']:.3f}  D {info['loss_d']:.3f}", end="", file=sys.stderr,
+              flush=True)
+
+    recipe = refiner.Recipe(seed=args.seed_train)
+    m = refiner.train(root, Path(args.data), out, recipe, steps, minutes, args.device,
+                      args.weights or cfg.weights.generator, progress)
+    print(file=sys.stderr)
+    print(f"wrote {root / out} ({m['steps']} steps, {m['minutes']} min; strip "
+          f"{root / out / m['samples']}); measure it with `python bench/refiner_quality.py "
+          f"--refiner {out} --data {args.data}`")
+    return 0
+
+
+def cmd_train_measure(args: argparse.Namespace) -> int:
+    import torch
+
+    from passersby import weights
+    from passersby.train import measure
+
+    _need(args, "data")
+    torch.set_num_threads(args.threads or 1)
+    cfg = _load_config(args)
+    root = weights.weights_dir(cfg.weights.dir)
+    figures = measure.run(root, args.weights or cfg.weights.generator, Path(args.data),
+                          args.samples, args.seed_train,
+                          Path(args.sheet) if args.sheet else None, args.device)
+    print(json.dumps(figures, indent=1))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from passersby import weights
     from passersby.train.encoder import Recipe, train
 
     if args.what != "encoder":
-        return {"data": cmd_train_data, "generator": cmd_train_generator}[args.what](args)
+        return {"data": cmd_train_data, "generator": cmd_train_generator,
+                "refiner": cmd_train_refiner, "measure": cmd_train_measure}[args.what](args)
     cfg = _load_config(args)
     root = weights.weights_dir(cfg.weights.dir)
     gen = args.weights or cfg.weights.generator
@@ -432,28 +495,69 @@ def parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("train", help="train networks")
     common(sp, state=False)
-    sp.add_argument("what", choices=["encoder", "data", "generator"],
+    sp.add_argument("what", choices=["encoder", "data", "generator", "refiner", "measure"],
                     help="data: face crops of a folder of pictures; generator: a GAN on "
-                         "them; encoder: the feedback encoder of a generator")
-    sp.add_argument("--weights", help="encoder: generator package (default: weights.generator)")
+                         "them; encoder: the feedback encoder of a generator; refiner: the "
+                         "64 -> 256 px painter on 256 px crops; measure: face rates, "
+                         "memorisation and diversity of a generator package (JSON)")
+    sp.add_argument("--weights", help="encoder: generator package (default: weights.generator); "
+                                      "refiner: the generator shown in its sample strips")
+    sp.add_argument("--samples", type=int, default=1000,
+                    help="measure: pictures to generate (default 1000)")
+    sp.add_argument("--sheet", help="measure: PNG of the 10 closest sample/crop pairs")
     sp.add_argument("--out", help="encoder/generator: package name to write (encoder default: "
                                   "<generator>-encoder); data: the dataset folder to write")
     sp.add_argument("--minutes", type=float, help="training time in all (encoder default 8; "
                                                   "generator default 25 unless --steps)")
-    sp.add_argument("--seed-train", type=int, default=0, help="training seed")
+    sp.add_argument("--seed-train", type=int, default=0, help="training seed (measure: "
+                                                              "the samples' seed)")
     sp.add_argument("--images", help="data: folder of paintings or photos")
     sp.add_argument("--size", type=int, nargs="+", choices=[64, 128, 256],
                     help="data: crop sizes (default 64); generator: picture size (64)")
     sp.add_argument("--credit", help="data: credit line for the images, kept in the dataset "
                                      "report and the package manifest")
     sp.add_argument("--licence", help="data: the images' licence, e.g. CC0-1.0")
-    sp.add_argument("--data", help="generator: dataset folder made by `train data`")
+    sp.add_argument("--margin", type=float, default=0.3,
+                    help="data: room around the face box on each side, as a fraction of "
+                         "its side (default 0.3)")
+    sp.add_argument("--face-y", dest="face_y", type=float, default=0.5,
+                    help="data: height of the face's centre in the crop (default 0.5: "
+                         "centred; to fine-tune dcgan64-standin: --margin 0.09 --face-y 0.56)")
+    sp.add_argument("--data", help="generator/measure: dataset folder made by `train data`")
     sp.add_argument("--init", help="generator: package to fine-tune (e.g. dcgan64-standin)")
     sp.add_argument("--steps", type=int, help="generator: steps in all (instead of --minutes)")
     sp.add_argument("--batch", type=int, default=32, help="generator: batch size")
     sp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    sp.add_argument("--threads", type=int, default=0, help="generator: torch CPU threads "
-                                                           "(0 = torch's default)")
+    sp.add_argument("--threads", type=int, default=0, help="generator/measure: torch CPU "
+                                                           "threads (0 = torch's default)")
+    sp.add_argument("--freeze-g", dest="freeze_g", type=int, metavar="N",
+                    help="generator: freeze G's first N of 5 layers and all its BatchNorm "
+                         "statistics (FreezeG; 3 trains only the 16->32 block and the last "
+                         "layer; default 0)")
+    sp.add_argument("--d-norm", dest="d_norm", choices=["batch", "none"],
+                    help="generator: discriminator normalisation (default batch)")
+    sp.add_argument("--r1", type=float, metavar="GAMMA",
+                    help="generator: R1 gradient penalty on the reals (default 0: none)")
+    sp.add_argument("--r1-every", dest="r1_every", type=int, metavar="K",
+                    help="generator: lazy R1, every K steps (default 16)")
+    sp.add_argument("--ada", action="store_const", const=True,
+                    help="generator: adaptive augmentation probability (default: always on)")
+    sp.add_argument("--ada-target", dest="ada_target", type=float,
+                    help="generator: the E[sign(D(real))] ADA holds (default 0.6)")
+    sp.add_argument("--g-params", dest="g_params", choices=["all", "bn"],
+                    help="generator: of G's unfrozen layers train all parameters (default) "
+                         "or only the BatchNorm scales and shifts (statistics frozen)")
+    sp.add_argument("--anchor", type=float, metavar="W",
+                    help="generator: weight of a pull toward the --init's picture structure "
+                         "(16x16 normalised luminance; the palette is free; default 0)")
+    sp.add_argument("--d-warmup", dest="d_warmup", type=int, metavar="N",
+                    help="generator: the first N steps train D only (default 0)")
+    sp.add_argument("--lr-g", dest="lr_g", type=float, help="generator: G's learning rate "
+                                                            "(default 1e-4)")
+    sp.add_argument("--lr-d", dest="lr_d", type=float, help="generator: D's learning rate "
+                                                            "(default 2e-4)")
+    sp.add_argument("--ema", type=float, help="generator: decay of the exported average of "
+                                              "G (default 0.99)")
     sp.set_defaults(func=cmd_train)
 
     sp = sub.add_parser("doctor", help="check torch/GPU, GL, displays, weights, state, disk, "

@@ -112,6 +112,9 @@ class StreamConfig:
 class WeightsConfig:
     generator: str = _f("dcgan64-standin", doc="weight package name under the weights dir")
     encoder: str = _f("dcgan64-standin-encoder")
+    refiner: str | None = _f("met-refiner",
+                             doc="refiner package (64 px -> 256 px); null or '' = off. "
+                                 "The default name plays without it while it is missing")
     dir: str | None = _f(None, doc="weights directory; null = the project's weights/")
 
 
@@ -311,10 +314,17 @@ def _check_distinct(screens: tuple) -> None:
             if s.monitor == other.monitor:
                 raise ConfigError(f"screens[{i}].monitor = {s.monitor}: screens[{j}] is on that "
                                   f"monitor already; give each screen its own monitor index")
-            if s.seed_offset == other.seed_offset and s.weights == other.weights:
+            if s.seed_offset == other.seed_offset and \
+                    _walk_weights(s.weights) == _walk_weights(other.weights):
                 raise ConfigError(f"screens[{i}].seed_offset = {s.seed_offset}: screens[{j}] has "
                                   f"it and the same weights, so both would show one stream; "
                                   f"give each screen its own seed_offset")
+
+
+def _walk_weights(w: WeightsConfig) -> WeightsConfig:
+    """The packages that decide a stream's pictures: the refiner only paints them larger
+    (the walk reads the generator's own picture), so it does not make a stream another."""
+    return dataclasses.replace(w, refiner=None)
 
 
 def _merge(base: dict, over: dict) -> dict:

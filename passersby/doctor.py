@@ -174,14 +174,23 @@ def check_weights(ctx: Context) -> Check:
     from passersby import screens, weights
 
     wanted: dict[Path, list[str]] = {}       # every screen's weights (screens may differ)
+    absent: list[str] = []                   # the default refiner, not made yet: plays without
     for s in screens.entries(ctx.cfg):
-        names = wanted.setdefault(weights.weights_dir(s.weights.dir), [])
-        names += [n for n in (s.weights.generator, s.weights.encoder) if n and n not in names]
+        root = weights.weights_dir(s.weights.dir)
+        names = wanted.setdefault(root, [])
+        refiner = s.weights.refiner
+        if weights.optional_absent(root, refiner):
+            absent += [str(refiner)] if refiner not in absent else []
+            refiner = None
+        names += [n for n in (s.weights.generator, s.weights.encoder, refiner)
+                  if n and n not in names]
     bad = [(name, msg) for root, names in wanted.items()
            for name, good, msg in weights.verify(root, names) if not good]
     if not bad:
+        note = f"; refiner {', '.join(absent)} absent: plays unrefined" if absent else ""
         return Check("weights", "ok", "; ".join(f"{', '.join(names)} match their manifests "
-                                                f"in {root}" for root, names in wanted.items()))
+                                                f"in {root}" for root, names in wanted.items())
+                     + note)
     name, msg = bad[0]
     fix = weights.FIX_FETCH if name == weights.STANDIN["name"] else msg.rsplit("; ", 1)[-1]
     more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""

@@ -18,6 +18,8 @@ class Frame:
     image: np.ndarray         # [H,W,3] uint8, top row first
     z: np.ndarray             # [nz] f32, the latent that made it
     made_at: float = field(default_factory=time.perf_counter)
+    still: bool = False       # a batch's still (worker.Picker); a batch's other keyframes
+                              # are not refined, so their image may be G's own size
 
 
 class FrameQueue:

@@ -27,21 +27,24 @@ class Session:
 
 
 def open_session(cfg: Config, state_dir: Path | None, live: bool,
-                 pinned: bool = False) -> Session:
+                 pinned: bool = False, stills: tuple[int, int] | None = None) -> Session:
     """Start the generator process (torch, the weights, the edition and its place) and
     wait until it has loaded; its start-up error (bad weights, bad config) is raised
-    here. This process never imports torch: the window shows a picture meanwhile."""
-    from passersby.worker import Worker
+    here. This process never imports torch: the window shows a picture meanwhile.
+    `stills` (every, last): a batch's, see worker.Picker."""
+    from passersby.worker import Picker, Worker
 
     queue = FrameQueue(cfg.stream.queue)
-    producer = Worker(cfg, state_dir, queue, lockstep=not live, pinned=pinned).start()
+    producer = Worker(cfg, state_dir, queue, lockstep=not live, pinned=pinned,
+                      stills=Picker(*stills) if stills else None).start()
     try:
         info = producer.wait_ready(producer.start_seconds)
     except BaseException:
         producer.stop()
         raise
-    log.info("edition %032x, step %d (first shown: %d), %s on %s", info.seed, info.step,
-             max(info.step, info.skip_to), cfg.weights.generator, info.device)
+    log.info("edition %032x, step %d (first shown: %d), %s%s on %s, %d px keyframes",
+             info.seed, info.step, max(info.step, info.skip_to), cfg.weights.generator,
+             f" + {info.refiner}" if info.refiner else "", info.device, info.size)
     return Session(cfg, queue, producer, info.size)
 
 

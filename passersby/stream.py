@@ -2,10 +2,13 @@
 generator process, worker.py)."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import zipfile
+from collections.abc import Callable
 
 import numpy as np
+import torch
 
 from passersby import rng, state, taste
 from passersby.chain import Chain, to_uint8
@@ -119,17 +122,29 @@ class Stream:
         g = rng.generator(self.seed, self.step + 1, TASTE_STREAM).gumbel(size=len(candidates))
         return taste.choose(self.taste.score(candidates), visits, self.cfg.taste, g)
 
-    def next_frame(self) -> Frame:
+    def next_frame(self, shown: Callable[[int], bool] | None = None) -> Frame:
         """The next keyframe to show. A keyframe that nearly repeats a recent one (a fixed
-        point, a limit cycle) or is near black is dropped unseen and the walk leaps away."""
-        for _ in range(MAX_LEAPS):
-            frame, repeat = self._advance()
-            if not repeat:
-                return frame
-        return frame
+        point, a limit cycle) or is near black is dropped unseen and the walk leaps away.
 
-    def _advance(self) -> tuple[Frame, bool]:
-        """Render the current latent, then move it one step (feedback reads this picture)."""
+        Its image is what the screen shows: refined when the chain has a refiner. Only
+        a keyframe shown is refined (not the dropped ones, nor the steps replayed unseen
+        after a restart, nor those for which `shown(step)` is False: a batch of stills
+        shows one keyframe in K; they keep G's own picture)."""
+        for _ in range(MAX_LEAPS):
+            frame, repeat, image = self._advance()
+            if not repeat:
+                break
+        if self.chain.refiner is None or (shown is not None and not shown(frame.step)):
+            return frame
+        return dataclasses.replace(frame, image=self.chain.show(image)[0])
+
+    def _advance(self) -> tuple[Frame, bool, torch.Tensor]:
+        """Render the current latent, then move it one step (feedback reads this picture).
+
+        Everything that steers the walk reads G's own picture (S px): the encoder, the
+        novelty sketch and the near-black check, never the refined one, so the walk,
+        and so the edition, is the same with the refiner on or off. Returns the frame
+        (G's picture, uint8), whether it is dropped, and G's picture [1,3,S,S] f32."""
         image = self.chain.generate(self.z[None])  # [1,3,S,S] f32 -1..1
         frame = Frame(self.step, to_uint8(image)[0], self.z.copy())
         repeat = self.novelty.observe(self.step, frame.image)
@@ -149,7 +164,7 @@ class Stream:
         self.z, self.last_info = self.traversal.step(self.z, noises, zhat,
                                                      self._choose, escape=repeat)
         self.step += 1
-        return frame, repeat
+        return frame, repeat, image
 
     def catch_up(self, limit: int | None = None) -> int:
         """Replay, unseen, up to skip_to (after a crash), at most `limit` steps at a time;

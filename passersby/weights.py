@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from passersby import models
+from passersby.config import WeightsConfig
 from passersby.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,28 @@ def read_manifest(root: Path, name: str) -> dict:
     except (OSError, ValueError) as e:
         raise WeightsError(f"{path}: unreadable manifest ({e}); restore it from git "
                            f"(`git checkout -- {path}`) or {FIX_FETCH}") from None
+
+
+def missing(root: Path, name: str) -> bool:
+    """True when package `name` is not there at all: no manifest, or a manifest without
+    its weights file (a clone holds the committed manifest of a package whose binary is
+    made by a command). A package that is there but damaged is not missing."""
+    path = root / name / MANIFEST_FILE
+    if not path.is_file():
+        return True
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False           # there, unreadable: load_tensors says why
+    file = manifest.get("file", MODEL_FILE) if isinstance(manifest, dict) else MODEL_FILE
+    return not (root / name / str(file)).exists()
+
+
+def optional_absent(root: Path, refiner: str | None) -> bool:
+    """True when `weights.refiner` names the default refiner package and it is missing:
+    the player then plays without it (one warning); any other missing package is an
+    error at start."""
+    return bool(refiner) and refiner == WeightsConfig().refiner and missing(root, str(refiner))
 
 
 def _fix_for(name: str, manifest: dict) -> str:

@@ -7,7 +7,8 @@ as a whole (the render loop comes first) and keeps torch's threads out of the GL
 process.
 
 Protocol (child -> parent, one pipe): ("hello", info) once loaded; ("alive", step)
-while replaying unseen steps after a restart; ("frame", step, image, z); ("error",
+while replaying unseen steps after a restart; ("frame", step, image, z, figures) with
+the image as shown (refined when the chain has a refiner, stream.py); ("error",
 text) for a failed step (the child retries with back-off); ("fatal", text, user)
 before it exits. The parent asks it to stop through an Event.
 
@@ -54,6 +55,26 @@ class WorkerError(RuntimeError):
     """The generator process could not start or keeps failing."""
 
 
+@dataclass
+class Picker:
+    """A batch's stills (batch.py): every `every`-th keyframe past the step `last` of the
+    last still. The generator process picks them, so it refines only those (a still in
+    `every` keyframes: the others go unrefined, as the batch skips them); the parent
+    keeps `last` up to date, so a restarted child picks as the first would have."""
+    every: int
+    last: int
+
+    def due(self, step: int) -> bool:
+        return step >= self.last + self.every
+
+    def take(self, step: int) -> bool:
+        """Is the keyframe at `step` a still? (then the next is `every` past it)"""
+        if not self.due(step):
+            return False
+        self.last = step
+        return True
+
+
 def threads(cfg: Config) -> int:
     if cfg.stream.threads:
         return cfg.stream.threads
@@ -70,11 +91,9 @@ def open_stream(cfg: Config, state_dir: Path | None, seed: int | None = None,
     from passersby import rng
     from passersby.chain import Chain
     from passersby.stream import Keeper, Stream
-    from passersby.weights import weights_dir
 
     torch.set_num_threads(threads(cfg))
-    chain = Chain.load(weights_dir(cfg.weights.dir), cfg.weights.generator,
-                       cfg.weights.encoder or None, cfg.stream.device)
+    chain = Chain.from_config(cfg.weights, cfg.stream.device)  # the refiner when configured
     saved = state.load(state_dir) if state_dir else None
     seed = seed if seed is not None else cfg.stream.seed if cfg.stream.seed is not None else \
         saved.seed if saved is not None else rng.new_seed()
@@ -120,7 +139,7 @@ def _command(stream: Any, msg: tuple, ctl: dict) -> None:
 
 def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int | None,
            skip_past: int, live: bool, log_level: int, commands: Any = None,
-           pinned: bool = False) -> None:
+           pinned: bool = False, stills: Picker | None = None) -> None:
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s "
                         "[generator]: %(message)s")
     # stopping is the player's call (the stop event, or its death): a SIGTERM to the whole
@@ -136,13 +155,12 @@ def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int 
 
     threading.Thread(target=orphaned, daemon=True).start()
     try:
-        from passersby.chain import to_uint8
-
         chain, stream, keeper = open_stream(cfg, state_dir, seed, skip_past)
-        conn.send(("hello", {"size": chain.size, "seed": stream.seed, "step": stream.step,
+        conn.send(("hello", {"size": chain.shown_size, "seed": stream.seed, "step": stream.step,
                              "skip_to": stream.skip_to, "device": str(chain.device),
                              "generator_sha256":
-                                 chain.generator_manifest["tensors_sha256"]}))
+                                 chain.generator_manifest["tensors_sha256"],
+                             "refiner": chain.refiner_name}))
         if live:  # loaded at full speed (the screen waits for it), then the render loop first
             try:
                 os.nice(NICE)
@@ -155,7 +173,7 @@ def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int 
                     _command(stream, commands.recv(), ctl)
                 if ctl["pinned"]:  # exploring: the walk holds; a move shows at once
                     if ctl["show"]:
-                        image = to_uint8(chain.generate(stream.z[None]))[0]
+                        image = chain.show(chain.generate(stream.z[None]))[0]  # as shown
                         conn.send(("frame", stream.step, image, stream.z.copy(), {}))
                     ctl["show"] = False
                     stop.wait(0.02)
@@ -163,7 +181,8 @@ def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int 
                 while stream.step < stream.skip_to and not stop.is_set():
                     stream.catch_up(ALIVE_EVERY)
                     conn.send(("alive", stream.step))
-                frame = stream.next_frame()
+                frame = stream.next_frame(stills.due) if stills else stream.next_frame()
+                still = stills.take(frame.step) if stills else False
             except Exception as e:  # errors are data: report, back off, retry
                 conn.send(("error", f"{type(e).__name__}: {e}"))
                 stop.wait(backoff)
@@ -173,7 +192,7 @@ def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int 
             info = stream.last_info
             conn.send(("frame", frame.step, frame.image, frame.z,
                        {"pull": info.pull, "agree": info.agree, "escapes":
-                        stream.novelty.repeats}))
+                        stream.novelty.repeats, "still": still}))
             keeper.after_step(stream)
         keeper.final(stream)
     except UserError as e:
@@ -203,24 +222,27 @@ def _child_main(*args: Any) -> None:
 
 @dataclass
 class Info:
-    size: int
+    size: int              # side of the keyframes sent (the refiner's, when it is on)
     seed: int
     step: int
     skip_to: int
     device: str
     generator_sha256: str
+    refiner: str = ""      # the refiner package in use, "" when none
 
 
 class Worker:
     """A generator child process feeding a FrameQueue; see the module docstring.
 
     `lockstep=True` (offscreen rendering): every keyframe is delivered, waiting for
-    room as long as it takes. Otherwise the newest wins after `patience` seconds."""
+    room as long as it takes. Otherwise the newest wins after `patience` seconds.
+    `stills` (a batch, lockstep): the keyframes it picks come with Frame.still set."""
 
     def __init__(self, cfg: Config, state_dir: Path | None, queue: FrameQueue,
                  lockstep: bool = False, patience: float = 5.0, hang_seconds: float = 20.0,
-                 start_seconds: float = 300.0, pinned: bool = False) -> None:
-        self.cfg, self.state_dir, self.queue = cfg, state_dir, queue
+                 start_seconds: float = 300.0, pinned: bool = False,
+                 stills: Picker | None = None) -> None:
+        self.cfg, self.state_dir, self.queue, self.stills = cfg, state_dir, queue, stills
         self.lockstep, self.patience, self.pinned = lockstep, patience, pinned
         self.hang_seconds, self.start_seconds = hang_seconds, start_seconds
         self.info: Info | None = None
@@ -285,7 +307,7 @@ class Worker:
             target=_child_main, name="passersby-generator", daemon=True,
             args=(send, self._stop, self.cfg, self.state_dir, seed, self.last_step + 1,
                   not self.lockstep, logging.getLogger().getEffectiveLevel(), commands,
-                  self.pinned))
+                  self.pinned, self.stills))
         self._proc.start()
         send.close()  # the child holds the only writer: EOF when it dies
         commands.close()
@@ -347,7 +369,7 @@ class Worker:
                 self._ready.set()
             elif kind == "frame":
                 self.figures = msg[4]
-                self._deliver(Frame(msg[1], msg[2], msg[3]))
+                self._deliver(Frame(msg[1], msg[2], msg[3], still=bool(msg[4].get("still"))))
                 backoff, self.error = 0.5, None
             elif kind == "error":
                 self._report(msg[1])
@@ -372,6 +394,8 @@ class Worker:
 
     def _deliver(self, frame: Frame) -> None:
         self.last_step = frame.step
+        if frame.still and self.stills is not None:  # a restarted child picks on from here
+            self.stills = Picker(self.stills.every, frame.step)
         if self.lockstep:
             while not self._closing.is_set() and not self.queue.put(frame, 0.5, drop=False):
                 pass

@@ -8,7 +8,8 @@ import pytest
 
 TORCH_SIDE = ["passersby.chain", "passersby.stream", "passersby.weights", "passersby.audit",
               "passersby.traversal.feedback", "passersby.traversal.transform",
-              "passersby.train.encoder", "passersby.models.dcgan", "passersby.models.encoder"]
+              "passersby.train.encoder", "passersby.models.dcgan", "passersby.models.encoder",
+              "passersby.models.refiner"]
 GL_SIDE = ["passersby.render.pipeline", "passersby.render.shaders", "passersby.display",
            "passersby.video", "passersby.batch", "passersby.curate"]
 NEUTRAL = ["passersby.frames", "passersby.morph", "passersby.config", "passersby.state",

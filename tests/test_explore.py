@@ -14,12 +14,15 @@ from passersby.stream import Stream
 
 
 @isolated
-def test_explore_starts_at_the_bookmark_and_steers(chain, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_explore_starts_at_the_bookmark_and_steers(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import glfw
+
+    from passersby.chain import Chain
 
     root = tmp_path / "state"
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("stream:\n  threads: 1\nlook:\n  work_size: 128\ntune:\n  osc_port: 0\n")
+    chain = Chain.from_config(config.load(cfg_file).weights, "cpu")  # as explore: R if present
     s = Stream(chain, config.Config().traversal, 4.0, seed=0xE7)
     frames = [s.next_frame() for _ in range(6)]
     store = bookmarks.Store.in_folder(root)

@@ -86,6 +86,8 @@ def test_crop_geometry_rejects_cut_faces() -> None:
     assert data.crop_square((100, 100, 50, 50), 400, 400, 0.3) == (85, 85, 80)
     assert data.crop_square((5, 100, 50, 50), 400, 400, 0.3) is None    # left border
     assert data.crop_square((100, 360, 40, 40), 400, 400, 0.3) is None  # bottom border
+    # framed like the stand-in: tight, the face a little below the centre
+    assert data.crop_square((100, 100, 50, 50), 400, 400, 0.09, 0.56) == (96, 92, 59)
 
 
 def test_tiny_faces_are_rejected(paintings: Path, tmp_path: Path) -> None:

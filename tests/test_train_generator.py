@@ -150,3 +150,55 @@ def test_cli_trains_from_scratch_and_says_where(root: Path, dataset: Path,
     weights.load_module(root, "scratch", "generator")
     assert main(["train", "generator", "--out", "x"]) == 2
     assert "needs --data" in capsys.readouterr().err
+
+
+FINE_TUNE = Recipe(batch=4, ndf=8, checkpoint_every=2, sample_every=2, freeze_g=3,
+                   d_norm="none", r1=0.5, r1_every=2, ada=True, ada_interval=3, ada_speed=6,
+                   d_warmup=1)
+
+
+def test_fine_tune_recipe_freezes_g_and_resumes_exactly(root: Path, dataset: Path) -> None:
+    whole = train(root, dataset, "ft", FINE_TUNE, STANDIN, steps=5)
+
+    def crash_at_3(info: dict) -> None:
+        assert 0.0 <= info["ada_p"] <= 1.0
+        if info["step"] == 3:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(root, dataset, "ft-cut", FINE_TUNE, STANDIN, steps=5, progress=crash_at_3)
+    record, _ = _checkpoint(root, "ft-cut")
+    assert record["step"] == 2 and set(record["ada"]) >= {"p", "signs", "count"}
+    assert train(root, dataset, "ft-cut", FINE_TUNE, STANDIN,
+                 steps=5)["tensors_sha256"] == whole["tensors_sha256"]
+    (rec, a), (_, b) = _checkpoint(root, "ft"), _checkpoint(root, "ft-cut")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert rec["ada"] == _checkpoint(root, "ft-cut")[0]["ada"] and len(rec["history"][-1]) == 6
+
+    init, _ = weights.load_tensors(root, STANDIN)
+    g = {k[2:]: v for k, v in a.items() if k.startswith("g.")}
+    frozen = [k for k in g if int(k.split(".")[1]) <= 7]         # 3 convs + their BatchNorm
+    assert frozen and all(torch.equal(g[k], init[k].to(g[k].dtype)) for k in frozen)
+    stats = [k for k in g if "running" in k]                       # every BatchNorm: eval
+    assert stats and all(torch.equal(g[k], init[k].to(g[k].dtype)) for k in stats)
+    assert not torch.equal(g["main.12.weight"], init["main.12.weight"].to(torch.float32))
+    assert "--freeze-g 3" in whole["made_by"] and "--ada" in whole["made_by"]
+    assert whole["recipe"]["r1"] == 0.5 and whole["recipe"]["d_norm"] == "none"
+
+
+def test_batchnorm_only_and_batch_independent_samples(root: Path, dataset: Path) -> None:
+    recipe = Recipe(**{**vars(FINE_TUNE), "freeze_g": 0, "g_params": "bn"})
+    train(root, dataset, "bn", recipe, STANDIN, steps=3)
+    init, _ = weights.load_tensors(root, STANDIN)
+    _, ckpt = _checkpoint(root, "bn")
+    g = {k[2:]: v for k, v in ckpt.items() if k.startswith("g.")}
+    convs = ("main.0.weight", "main.3.weight", "main.6.weight", "main.9.weight",
+             "main.12.weight")
+    assert all(torch.equal(g[k], init[k].to(g[k].dtype)) for k in convs)
+    assert any(not torch.equal(g[k], init[k].to(g[k].dtype)) for k in g if k.endswith(".bias"))
+    nets = generator.Nets(recipe, root, STANDIN, torch.device("cpu"))
+    z = torch.randn(4, 100, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():                            # G in training mode, stats frozen
+        assert torch.allclose(nets.g(z)[:1], nets.g(z[:1]), atol=1e-5)
+    with pytest.raises(TrainError, match="freeze-g 5"):
+        generator.Nets(Recipe(freeze_g=5), root, STANDIN, torch.device("cpu"))

@@ -21,7 +21,10 @@ from passersby.traversal.feedback import StepInfo
 
 
 def cfg(**stream) -> config.Config:  # type: ignore[no-untyped-def]
-    return config.load(None, {"stream": {"threads": 1, "save_seconds": 1.0, **stream}})
+    """The 64 px world, refiner off whether or not its package is made (the refiner
+    through the pipe: tests/test_refiner_chain.py)."""
+    return config.load(None, {"stream": {"threads": 1, "save_seconds": 1.0, **stream},
+                              "weights": {"refiner": None}})
 
 
 def take(q: FrameQueue, n: int, timeout: float = 60.0) -> list[Frame]:
@@ -128,6 +131,7 @@ class FakeKeeper:
 
 class Chain:
     size, device, generator_manifest = 4, "cpu", {"tensors_sha256": "00" * 32}
+    shown_size, refiner_name = 4, ""
 
 
 def test_a_failing_step_is_reported_and_retried_in_the_child(monkeypatch) -> None:  # type: ignore[no-untyped-def]

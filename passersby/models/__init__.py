@@ -8,8 +8,10 @@ def build(arch: str, args: dict) -> nn.Module:
     """Instantiate architecture `arch` with `args` (as recorded in a weight manifest)."""
     from passersby.models.dcgan import Generator
     from passersby.models.encoder import Encoder
+    from passersby.models.refiner import Refiner
 
-    table = {"dcgan-generator": Generator, "conv-encoder": Encoder}
+    table = {"dcgan-generator": Generator, "conv-encoder": Encoder,
+             "refiner": Refiner}
     if arch not in table:
         raise ValueError(f"unknown architecture {arch!r}; known: {sorted(table)}")
     return table[arch](**args)

@@ -1,11 +1,24 @@
 """`passersby train generator`: a GAN for the dcgan-generator on a crop dataset.
 
-Trains from scratch, or fine-tunes an existing generator package (`init`). The
-discriminator is the classic DCGAN one; losses are the non-saturating logistic ones;
-G learns at half D's rate. For small datasets (a thousand crops) real and fake
-pictures both go through DiffAugment (Zhao et al. 2020: colour, translation by up
-to 1/8, cutout of 1/2) before D, and the data are flipped at random. The package
+Trains from scratch, or fine-tunes an existing generator package (`init`). Losses
+are the non-saturating logistic ones. For small datasets (a thousand crops) real and
+fake pictures both go through DiffAugment (Zhao et al. 2020: colour, translation by
+up to 1/8, cutout of 1/2) before D, and the data are flipped at random. The package
 exported is an exponential moving average of G (sharper, steadier samples).
+
+Two recipes (`Recipe`), the second made of options of the first:
+- classic (the defaults): the DCGAN discriminator (BatchNorm), every layer of G
+  trained with batch statistics, augmentation always on. Fine-tuning the stand-in
+  on 1,000 paintings this way breaks its faces within a few hundred steps (D, from
+  scratch, overpowers G).
+- fine-tune (`freeze_g`, `d_norm="none"`, `r1`, `ada`): FreezeG (Mo et al. 2020):
+  G's first `freeze_g` transposed convolutions are frozen and every BatchNorm keeps
+  its running statistics (eval mode: a sample does not depend on its batch), so the
+  face geometry stays the init's and only colour, texture and brushwork are learnt;
+  D without normalisation, held back by an R1 penalty on the reals (Mescheder et al.
+  2018; lazy, every `r1_every` steps); and ADA-style adaptive augmentation (Karras
+  et al. 2020): each augmentation is applied to a picture with probability p, and p
+  moves every `ada_interval` steps to hold r_t = E[sign(D(real))] near `ada_target`.
 
 Every random draw of step t comes from a generator seeded by (seed, t), and the
 checkpoint holds G, D, the average and both optimizers; so a run interrupted at
@@ -46,6 +59,13 @@ SAMPLES = "samples.png"
 MET_CREDIT = "Images: The Metropolitan Museum of Art, Open Access (CC0)"
 
 
+# command-line flag -> Recipe field, for the options the CLI exposes beyond batch/seed
+RECIPE_FLAGS = (("lr-g", "lr_g"), ("lr-d", "lr_d"), ("ema", "ema"), ("freeze-g", "freeze_g"),
+                ("d-norm", "d_norm"), ("r1", "r1"), ("r1-every", "r1_every"), ("ada", "ada"),
+                ("ada-target", "ada_target"), ("d-warmup", "d_warmup"),
+                ("g-params", "g_params"), ("anchor", "anchor"))
+
+
 class TrainError(UserError, RuntimeError):
     """A training run that cannot start or continue; the message says why and the fix."""
 
@@ -62,6 +82,22 @@ class Recipe:
     size: int = 64
     checkpoint_every: int = 50   # steps
     sample_every: int = 100      # steps
+    freeze_g: int = 0            # G's first N transposed convolutions frozen (of 5); N > 0
+                                 # also freezes every BatchNorm's statistics (eval mode)
+    d_norm: str = "batch"        # discriminator normalisation: "batch" or "none"
+    r1: float = 0.0              # R1 penalty weight gamma on the reals (0: none)
+    r1_every: int = 16           # lazy R1: every N steps, scaled by N
+    ada: bool = False            # adaptive augmentation probability (else always on)
+    ada_target: float = 0.6      # the r_t = E[sign(D(real))] it holds
+    ada_interval: int = 4        # steps between adjustments of p
+    ada_speed: int = 500         # steps p needs to go from 0 to 1
+    d_warmup: int = 0            # first steps train D only (G, its average untouched)
+    g_params: str = "all"        # of G's unfrozen layers, train "all" parameters or only
+                                 # the BatchNorm scales and shifts ("bn"; stats frozen)
+    anchor: float = 0.0          # weight of the pull toward the init's picture structure
+
+
+DEFAULTS = asdict(Recipe())
 
 
 def _init_weights(m: nn.Module) -> None:
@@ -74,49 +110,102 @@ def _init_weights(m: nn.Module) -> None:
 
 class Discriminator(nn.Module):
     """x [N,3,64,64] f32 -1..1 -> logits [N]. The classic DCGAN discriminator:
-    64 -> 32 -> 16 -> 8 -> 4 -> 1, BatchNorm after every convolution but the first and last.
+    64 -> 32 -> 16 -> 8 -> 4 -> 1, BatchNorm after every convolution but the first and last
+    (norm "batch"), or no normalisation and biases instead (norm "none", for R1: a
+    logit that depends only on its own picture).
     (A spectral-norm variant stayed at chance against the fine-tuned stand-in, and G
     drifted into noise under its weak gradients.)"""
 
-    def __init__(self, ndf: int = 32, nc: int = 3) -> None:
+    def __init__(self, ndf: int = 32, nc: int = 3, norm: str = "batch") -> None:
         super().__init__()
+        if norm not in ("batch", "none"):
+            raise TrainError(f"discriminator norm {norm!r}: use 'batch' or 'none'")
+        bn = norm == "batch"
         layers: list[nn.Module] = []
         for cin, cout in zip((nc, ndf, ndf * 2, ndf * 4), (ndf, ndf * 2, ndf * 4, ndf * 8)):
-            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False),
-                       *([nn.BatchNorm2d(cout)] if cin != nc else []), nn.LeakyReLU(0.2)]
-        self.main = nn.Sequential(*layers, nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False))
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=not bn),
+                       *([nn.BatchNorm2d(cout)] if bn and cin != nc else []),
+                       nn.LeakyReLU(0.2)]
+        self.main = nn.Sequential(*layers, nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=not bn))
         self.apply(_init_weights)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d) and m.bias is not None:
+                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.main(x).flatten()
 
 
-def diff_augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """DiffAugment colour + translation + cutout; x [N,3,S,S] f32 -1..1, differentiable."""
+def diff_augment(x: torch.Tensor, gen: torch.Generator, p: float = 1.0) -> torch.Tensor:
+    """DiffAugment colour + translation + cutout; x [N,3,S,S] f32 -1..1, differentiable.
+    With p < 1 (ADA) each of the five (brightness, saturation, contrast, translation,
+    cutout) is applied to each picture with probability p; p = 1 draws exactly what
+    the classic recipe always drew."""
     n, _, s, _ = x.shape
 
     def rand(*shape: int) -> torch.Tensor:
         return torch.rand(*shape, generator=gen).to(x.device)
 
-    x = x + (rand(n, 1, 1, 1) - 0.5)                                          # brightness
+    gate = (torch.rand(5, n, generator=gen) < p).to(x.device) if p < 1 else None
+
+    def on(k: int, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """a where augmentation k applies to the picture, else b."""
+        return a if gate is None else torch.where(gate[k].reshape(n, 1, 1, 1), a, b)
+
+    x = on(0, x + (rand(n, 1, 1, 1) - 0.5), x)                                # brightness
     mean = x.mean(1, keepdim=True)
-    x = (x - mean) * (rand(n, 1, 1, 1) * 2) + mean                            # saturation
+    x = on(1, (x - mean) * (rand(n, 1, 1, 1) * 2) + mean, x)                  # saturation
     mean = x.mean((1, 2, 3), keepdim=True)
-    x = (x - mean) * (rand(n, 1, 1, 1) + 0.5) + mean                          # contrast
+    x = on(2, (x - mean) * (rand(n, 1, 1, 1) + 0.5) + mean, x)                # contrast
     pad = s // 8                                                              # translation
-    shift = torch.randint(0, 2 * pad + 1, (n, 2), generator=gen).tolist()
+    shift = torch.randint(0, 2 * pad + 1, (n, 2), generator=gen)
+    if gate is not None:
+        shift = torch.where(gate[3].cpu().reshape(n, 1), shift, pad)
     xp = F.pad(x, (pad, pad, pad, pad))
-    x = torch.stack([xp[i, :, dy:dy + s, dx:dx + s] for i, (dy, dx) in enumerate(shift)])
+    x = torch.stack([xp[i, :, dy:dy + s, dx:dx + s]
+                     for i, (dy, dx) in enumerate(shift.tolist())])
     centre = (rand(n, 2) * s).reshape(n, 2, 1, 1)                             # cutout
     grid = torch.arange(s, device=x.device, dtype=x.dtype)
     inside_y = (grid.reshape(1, s, 1) - centre[:, 0]).abs() < s / 4           # [N,S,1]
     inside_x = (grid.reshape(1, 1, s) - centre[:, 1]).abs() < s / 4           # [N,1,S]
-    return x * (~(inside_y & inside_x)).unsqueeze(1).to(x.dtype)
+    cut = (inside_y & inside_x).unsqueeze(1)                                  # [N,1,S,S]
+    if gate is not None:
+        cut = cut & gate[4].reshape(n, 1, 1, 1)
+    return x * (~cut).to(x.dtype)
 
 
 def step_rng(seed: int, step: int) -> torch.Generator:
     """The random source of one step: a pure function of (seed, step)."""
     return torch.Generator().manual_seed((seed * 1_000_003 + step) % (1 << 63))
+
+
+def freeze(g: nn.Module, n: int, params: str = "all") -> list[nn.Parameter]:
+    """Freeze G's first n transposed convolutions and the BatchNorm right after each
+    (params "bn": every convolution, only BatchNorm scales and shifts train); with
+    n > 0 or "bn" every BatchNorm of G is put in eval mode (running statistics frozen;
+    call it after g.train(), which nothing calls again). Returns the parameters left
+    to train."""
+    convs = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
+    if not 0 <= n < len(convs):
+        raise TrainError(f"--freeze-g {n}: G has {len(convs)} layers; freeze 0 (none) to "
+                         f"{len(convs) - 1} (all but the last)")
+    if params not in ("all", "bn"):
+        raise TrainError(f"--g-params {params!r}: use 'all' or 'bn'")
+    if n == 0 and params == "all":
+        return list(g.parameters())
+    frozen, count = set(), 0
+    for m in g.modules():
+        if isinstance(m, nn.ConvTranspose2d):
+            count += 1
+        if (count <= n and isinstance(m, (nn.ConvTranspose2d, nn.BatchNorm2d))
+                or params == "bn" and isinstance(m, nn.ConvTranspose2d)):
+            frozen.update(id(p) for p in m.parameters())
+    for p in g.parameters():
+        p.requires_grad_(id(p) not in frozen)
+    for m in g.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+    return [p for p in g.parameters() if p.requires_grad]
 
 
 class Nets:
@@ -135,14 +224,21 @@ class Nets:
                 self.args = {"nz": 100, "ngf": 64, "nc": 3, "size": recipe.size}
                 g, self.init = models.build("dcgan-generator", self.args), None
                 g.apply(_init_weights)
-            self.d = Discriminator(recipe.ndf, int(self.args["nc"])).to(device)
+            self.d = Discriminator(recipe.ndf, int(self.args["nc"]), recipe.d_norm).to(device)
         if int(self.args.get("size", 64)) != recipe.size:
             raise TrainError(f"--size {recipe.size}: the generator {init or 'architecture'} "
                              f"makes {self.args.get('size')} px pictures; use --size "
                              f"{self.args.get('size')}")
         self.g = g.to(device).train()
+        trainable = freeze(self.g, recipe.freeze_g, recipe.g_params)
         self.ema = copy.deepcopy(self.g).eval()
-        self.opt_g = torch.optim.Adam(self.g.parameters(), recipe.lr_g, betas=(0.5, 0.999))
+        self.g0 = None                                  # the init, frozen: the anchor
+        if recipe.anchor > 0:
+            if not init:
+                raise TrainError("--anchor pulls G toward the structure of its --init; "
+                                 "give --init or drop --anchor")
+            self.g0 = copy.deepcopy(self.g).eval().requires_grad_(False)
+        self.opt_g = torch.optim.Adam(trainable, recipe.lr_g, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.d.parameters(), recipe.lr_d, betas=(0.5, 0.999))
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -168,22 +264,53 @@ class Nets:
                                  "param_groups": opt.state_dict()["param_groups"]})
 
 
-def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int) -> tuple[float, float]:
-    """One D update and one G update; real [N,3,S,S] uint8 (the whole dataset, on device)."""
+def structure(x: torch.Tensor) -> torch.Tensor:
+    """Pictures [N,3,S,S] -> [N,256]: 16x16 luminance, each picture normalised to zero
+    mean and unit std: where light and dark are, not the palette (the anchor's space)."""
+    lum = F.adaptive_avg_pool2d(x.mean(1, keepdim=True), 16).flatten(1)
+    return (lum - lum.mean(1, keepdim=True)) / (lum.std(1, keepdim=True) + 1e-4)
+
+
+def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
+               ada: dict | None = None) -> tuple[float, float]:
+    """One D update and one G update; real [N,3,S,S] uint8 (the whole dataset, on device).
+    ada (recipe.ada): {"p", "signs", "count"}, updated in place."""
     gen = step_rng(recipe.seed, step)
     dev = real.device
+    p = ada["p"] if ada is not None else 1.0
     idx = torch.randint(0, real.shape[0], (recipe.batch,), generator=gen)
     flip = (torch.rand(recipe.batch, generator=gen) < 0.5).reshape(-1, 1, 1, 1).to(dev)
     x = real[idx.to(dev)].float() / 127.5 - 1.0                     # [B,3,S,S] f32 -1..1
     x = torch.where(flip, x.flip(3), x)
     z = torch.randn(recipe.batch, nets.g.nz, generator=gen).to(dev)
     fake = nets.g(z)                                                   # [B,3,S,S] f32 -1..1
-    logits = nets.d(diff_augment(torch.cat([x, fake.detach()]), gen))
+    logits = nets.d(diff_augment(torch.cat([x, fake.detach()]), gen, p))
     loss_d = F.softplus(-logits[:recipe.batch]).mean() + F.softplus(logits[recipe.batch:]).mean()
+    penalty = None
+    if recipe.r1 > 0 and step % recipe.r1_every == 0:                  # lazy R1 on reals
+        xr = x.detach().requires_grad_(True)
+        out = nets.d(diff_augment(xr, gen, p)).sum()
+        (grad,) = torch.autograd.grad(out, xr, create_graph=True)
+        penalty = grad.square().sum((1, 2, 3)).mean() * (recipe.r1 / 2 * recipe.r1_every)
     nets.opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
+    (loss_d if penalty is None else loss_d + penalty).backward()
     nets.opt_d.step()
-    loss_g = F.softplus(-nets.d(diff_augment(fake, gen))).mean()
+    if ada is not None:
+        ada["signs"] += logits[:recipe.batch].detach().sign().sum().item()
+        ada["count"] += recipe.batch
+        if (step + 1) % recipe.ada_interval == 0:
+            r_t = ada["signs"] / ada["count"]
+            move = recipe.ada_interval / recipe.ada_speed
+            ada["p"] = min(1.0, max(0.0, ada["p"] + (move if r_t > recipe.ada_target
+                                                     else -move)))
+            ada.update(signs=0.0, count=0, r_t=round(r_t, 4))
+    if step < recipe.d_warmup:                                         # D learns first
+        return loss_d.item(), 0.0
+    loss_g = F.softplus(-nets.d(diff_augment(fake, gen, p))).mean()
+    if nets.g0 is not None:                     # keep the init's faces: light/dark layout
+        with torch.no_grad():
+            want = structure(nets.g0(z))
+        loss_g = loss_g + recipe.anchor * (structure(fake) - want).square().mean()
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     nets.opt_g.step()
@@ -258,6 +385,8 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
                                                 "losses": [None, None], "history": []}
     z_fixed = torch.randn(64, nets.g.nz, generator=torch.Generator().manual_seed(recipe.seed + 7))
     step, elapsed, recent = record["step"], record["elapsed_s"], []
+    ada = record.setdefault("ada", {"p": 0.0, "signs": 0.0, "count": 0, "r_t": None}
+                            if recipe.ada else None)
     started = time.perf_counter() - elapsed
 
     def save() -> None:
@@ -268,7 +397,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
 
     try:
         while (step < steps) if steps is not None else (elapsed < minutes * 60):  # type: ignore[operator]
-            losses = train_step(nets, real, recipe, step)
+            losses = train_step(nets, real, recipe, step, ada)
             if not all(math.isfinite(v) for v in losses):
                 raise TrainError(f"step {step}: losses {losses} are not finite; change "
                                  f"the recipe (--seed-train, --batch) and delete {folder}")
@@ -278,11 +407,13 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
                 _sample_grid(nets, z_fixed, folder / "samples" / f"step-{step:07d}.png")
             if step % recipe.checkpoint_every == 0:
                 record["history"].append([step, round(elapsed, 1),
-                                          *(_mean(v) for v in zip(*recent))])
+                                          *(_mean(v) for v in zip(*recent)),
+                                          *([round(ada["p"], 4), ada["r_t"]] if ada else [])])
                 save()
             if progress:
                 progress({"step": step, "steps": steps, "elapsed_s": elapsed,
-                          "minutes": minutes, "loss_d": losses[0], "loss_g": losses[1]})
+                          "minutes": minutes, "loss_d": losses[0], "loss_g": losses[1],
+                          "ada_p": ada["p"] if ada else None})
     except KeyboardInterrupt:
         save()
         raise
@@ -306,7 +437,10 @@ def _export(root: Path, out: str, nets: Nets, record: dict, report: dict,
                f"Trained from scratch by passersby; training images: {images}.")
     made_by = (f"passersby train generator --data {dataset} --out {out}"
                + (f" --init {init['package']}" if init else "") + f" --steps {record['step']}"
-               + f" --seed {recipe['seed']} --batch {recipe['batch']}")
+               + f" --seed-train {recipe['seed']} --batch {recipe['batch']}"
+               + "".join(f" --{flag}" + ("" if recipe[key] is True else f" {recipe[key]}")
+                         for flag, key in RECIPE_FLAGS
+                         if recipe.get(key, DEFAULTS[key]) != DEFAULTS[key]))
     manifest = {
         "kind": "generator", "arch": "dcgan-generator", "args": nets.args,
         "description": f"{recipe['size']} px generator trained by passersby on "
