@@ -187,7 +187,7 @@ def test_fine_tune_recipe_freezes_g_and_resumes_exactly(root: Path, dataset: Pat
 
 
 def test_batchnorm_only_and_batch_independent_samples(root: Path, dataset: Path) -> None:
-    recipe = Recipe(**{**vars(FINE_TUNE), "freeze_g": 0, "g_params": "bn"})
+    recipe = Recipe(**{**vars(FINE_TUNE), "freeze_g": 0, "g_params": "bn", "anchor": 5.0})
     train(root, dataset, "bn", recipe, STANDIN, steps=3)
     init, _ = weights.load_tensors(root, STANDIN)
     _, ckpt = _checkpoint(root, "bn")
@@ -200,5 +200,7 @@ def test_batchnorm_only_and_batch_independent_samples(root: Path, dataset: Path)
     z = torch.randn(4, 100, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():                            # G in training mode, stats frozen
         assert torch.allclose(nets.g(z)[:1], nets.g(z[:1]), atol=1e-5)
+    with pytest.raises(TrainError, match="--anchor"):          # an anchor needs an init
+        generator.Nets(recipe, root, None, torch.device("cpu"))
     with pytest.raises(TrainError, match="freeze-g 5"):
         generator.Nets(Recipe(freeze_g=5), root, STANDIN, torch.device("cpu"))

@@ -11,14 +11,20 @@ Two recipes (`Recipe`), the second made of options of the first:
   trained with batch statistics, augmentation always on. Fine-tuning the stand-in
   on 1,000 paintings this way breaks its faces within a few hundred steps (D, from
   scratch, overpowers G).
-- fine-tune (`freeze_g`, `d_norm="none"`, `r1`, `ada`): FreezeG (Mo et al. 2020):
-  G's first `freeze_g` transposed convolutions are frozen and every BatchNorm keeps
-  its running statistics (eval mode: a sample does not depend on its batch), so the
-  face geometry stays the init's and only colour, texture and brushwork are learnt;
-  D without normalisation, held back by an R1 penalty on the reals (Mescheder et al.
-  2018; lazy, every `r1_every` steps); and ADA-style adaptive augmentation (Karras
-  et al. 2020): each augmentation is applied to a picture with probability p, and p
-  moves every `ada_interval` steps to hold r_t = E[sign(D(real))] near `ada_target`.
+- fine-tune (`g_params="bn"` or `freeze_g`, `anchor`, `d_norm="none"`, `r1`, `ada`,
+  `d_warmup`): of G only the BatchNorm scales and shifts train (`g_params="bn"`, as in
+  batch-statistics adaptation, Noguchi & Harada 2019), or its first `freeze_g`
+  transposed convolutions are frozen (FreezeG, Mo et al. 2020); either way every
+  BatchNorm keeps its running statistics (eval mode: a sample does not depend on its
+  batch), so the face geometry stays the init's. `anchor` pulls G's pictures toward
+  the init's in a palette-free space (16x16 normalised luminance), so that D cannot
+  push G into blotches where the init has features the data lack (the stand-in's
+  open mouths). D has no normalisation and is held back by an R1 penalty on the
+  reals (Mescheder et al. 2018; lazy, every `r1_every` steps) and ADA-style adaptive
+  augmentation (Karras et al. 2020): each augmentation is applied to a picture with
+  probability p, and p moves every `ada_interval` steps to hold r_t =
+  E[sign(D(real))] near `ada_target`. D trains alone for the first `d_warmup` steps
+  (a D from scratch is fooled by tiny changes; G's first gradients would be noise).
 
 Every random draw of step t comes from a generator seeded by (seed, t), and the
 checkpoint holds G, D, the average and both optimizers; so a run interrupted at
@@ -26,7 +32,7 @@ any point and re-run continues exactly (bit for bit on CPU). Layout of
 `<weights>/<out>/`:
 
     manifest.json, model.safetensors, samples.png   the package (fp16 tensors)
-    train/checkpoint.json                            step, time, recipe, loss history
+    train/checkpoint.json                            step, time, recipe, loss history, ADA
     train/checkpoint-<step>.safetensors              G, D, average, optimizer moments
     train/samples/step-<step>.png                    8x8 grids of the average on fixed z
 """
@@ -340,6 +346,8 @@ def _resume(folder: Path, nets: Nets, expect: dict) -> dict | None:
     if not path.exists():
         return None
     record = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(record.get("recipe"), dict):   # a run from before a recipe field existed
+        record["recipe"] = {**DEFAULTS, **record["recipe"]}
     differs = [k for k in expect if record.get(k) != expect[k]]
     if differs:
         k = differs[0]
