@@ -94,3 +94,14 @@ def isolated(fn):  # type: ignore[no-untyped-def]
         assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
         return None
     return wrapper
+
+
+@pytest.fixture()
+def one_torch_thread() -> Iterator[None]:
+    """torch on one CPU thread for the test (training tests: steady, and exact on resume)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,7 +1,6 @@
 """`passersby train refiner`: degradations, the hold-out split, tiny runs, resume, package."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +17,7 @@ TINY = refiner.Recipe(batch=4, patch=16, nf=8, blocks=1, adv_from=3, min_side=10
                       holdout=0.2, checkpoint_every=2, sample_every=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def painting(rng: np.random.Generator, size: int = 400) -> np.ndarray:

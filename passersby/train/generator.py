@@ -248,26 +248,40 @@ class Nets:
         self.opt_d = torch.optim.Adam(self.d.parameters(), recipe.lr_d, betas=(0.5, 0.999))
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        out = {}
-        for name, net in (("g", self.g), ("d", self.d), ("ema", self.ema)):
-            out.update({f"{name}.{k}": v for k, v in net.state_dict().items()})
-        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
-            for i, state in opt.state_dict()["state"].items():
-                out.update({f"{name}.{i}.{k}": torch.as_tensor(v) for k, v in state.items()})
-        return {k: v.detach().cpu().contiguous().clone() for k, v in out.items()}
+        return pack({"g": self.g, "d": self.d, "ema": self.ema},
+                    {"opt_g": self.opt_g, "opt_d": self.opt_d})
 
     def load(self, tensors: dict[str, torch.Tensor]) -> None:
-        for name, net in (("g", self.g), ("d", self.d), ("ema", self.ema)):
-            net.load_state_dict({k[len(name) + 1:]: v for k, v in tensors.items()
-                                 if k.startswith(name + ".")})
-        for name, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
-            state: dict[int, dict[str, torch.Tensor]] = {}
-            for k, v in tensors.items():
-                if k.startswith(name + "."):
-                    _, i, key = k.split(".", 2)
-                    state.setdefault(int(i), {})[key] = v
-            opt.load_state_dict({"state": state,
-                                 "param_groups": opt.state_dict()["param_groups"]})
+        unpack(tensors, {"g": self.g, "d": self.d, "ema": self.ema},
+               {"opt_g": self.opt_g, "opt_d": self.opt_d})
+
+
+def pack(nets: dict[str, nn.Module],
+         opts: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
+    """Networks and optimizer moments -> one flat tensor dict (a checkpoint's content)."""
+    out = {}
+    for name, net in nets.items():
+        out.update({f"{name}.{k}": v for k, v in net.state_dict().items()})
+    for name, opt in opts.items():
+        for i, state in opt.state_dict()["state"].items():
+            out.update({f"{name}.{i}.{k}": torch.as_tensor(v) for k, v in state.items()})
+    return {k: v.detach().cpu().contiguous().clone() for k, v in out.items()}
+
+
+def unpack(tensors: dict[str, torch.Tensor], nets: dict[str, nn.Module],
+           opts: dict[str, torch.optim.Optimizer]) -> None:
+    """The inverse of pack: load the networks and the optimizers in place."""
+    for name, net in nets.items():
+        net.load_state_dict({k[len(name) + 1:]: v for k, v in tensors.items()
+                             if k.startswith(name + ".")})
+    for name, opt in opts.items():
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for k, v in tensors.items():
+            if k.startswith(name + "."):
+                _, i, key = k.split(".", 2)
+                state.setdefault(int(i), {})[key] = v
+        opt.load_state_dict({"state": state,
+                             "param_groups": opt.state_dict()["param_groups"]})
 
 
 def structure(x: torch.Tensor) -> torch.Tensor:
@@ -340,14 +354,15 @@ def _save_checkpoint(folder: Path, nets: Nets, record: dict) -> None:
             old.unlink()
 
 
-def _resume(folder: Path, nets: Nets, expect: dict) -> dict | None:
-    """The checkpoint record (nets loaded from it), or None when there is none."""
+def _resume(folder: Path, nets: Nets, expect: dict, defaults: dict | None = None) -> dict | None:
+    """The checkpoint record (nets loaded from it), or None when there is none.
+    `defaults`: recipe fields added since a run started, at their old behaviour's value."""
     path = folder / "checkpoint.json"
     if not path.exists():
         return None
     record = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(record.get("recipe"), dict):   # a run from before a recipe field existed
-        record["recipe"] = {**DEFAULTS, **record["recipe"]}
+    if defaults and isinstance(record.get("recipe"), dict):
+        record["recipe"] = {**defaults, **record["recipe"]}
     differs = [k for k in expect if record.get(k) != expect[k]]
     if differs:
         k = differs[0]
@@ -389,7 +404,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
                          f"weights folder (weights.dir) is writable") from None
     expect = {"recipe": asdict(recipe), "init": nets.init,
               "data_sha256": hashlib.sha256(crops.tobytes()).hexdigest()}
-    record = _resume(folder, nets, expect) or {**expect, "step": 0, "elapsed_s": 0.0,
+    record = _resume(folder, nets, expect, DEFAULTS) or {**expect, "step": 0, "elapsed_s": 0.0,
                                                 "losses": [None, None], "history": []}
     z_fixed = torch.randn(64, nets.g.nz, generator=torch.Generator().manual_seed(recipe.seed + 7))
     step, elapsed, recent = record["step"], record["elapsed_s"], []

@@ -34,7 +34,7 @@ from torch import nn
 
 from passersby import models, weights
 from passersby.train import data
-from passersby.train.generator import TrainError, _resume, _save_checkpoint
+from passersby.train.generator import TrainError, _resume, _save_checkpoint, pack, unpack
 
 log = logging.getLogger(__name__)
 
@@ -120,26 +120,10 @@ class Nets:
         self.opt_d = torch.optim.Adam(self.d.parameters(), recipe.lr, betas=(0.5, 0.99))
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        out = {}
-        for name, net in (("r", self.r), ("d", self.d)):
-            out.update({f"{name}.{k}": v for k, v in net.state_dict().items()})
-        for name, opt in (("opt_r", self.opt_r), ("opt_d", self.opt_d)):
-            for i, state in opt.state_dict()["state"].items():
-                out.update({f"{name}.{i}.{k}": torch.as_tensor(v) for k, v in state.items()})
-        return {k: v.detach().cpu().contiguous().clone() for k, v in out.items()}
+        return pack({"r": self.r, "d": self.d}, {"opt_r": self.opt_r, "opt_d": self.opt_d})
 
     def load(self, tensors: dict[str, torch.Tensor]) -> None:
-        for name, net in (("r", self.r), ("d", self.d)):
-            net.load_state_dict({k[len(name) + 1:]: v for k, v in tensors.items()
-                                 if k.startswith(name + ".")})
-        for name, opt in (("opt_r", self.opt_r), ("opt_d", self.opt_d)):
-            state: dict[int, dict[str, torch.Tensor]] = {}
-            for k, v in tensors.items():
-                if k.startswith(name + "."):
-                    _, i, key = k.split(".", 2)
-                    state.setdefault(int(i), {})[key] = v
-            opt.load_state_dict({"state": state,
-                                 "param_groups": opt.state_dict()["param_groups"]})
+        unpack(tensors, {"r": self.r, "d": self.d}, {"opt_r": self.opt_r, "opt_d": self.opt_d})
 
 
 def high_pass(x: torch.Tensor) -> torch.Tensor:
