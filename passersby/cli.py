@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from passersby import config
@@ -305,6 +306,25 @@ def cmd_train_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _budget(args: argparse.Namespace, default_minutes: float) -> tuple[int | None, float | None]:
+    """A training command's budget: --steps, else --minutes, else the default minutes."""
+    if args.steps is None and args.minutes is None:
+        return None, default_minutes
+    return args.steps, args.minutes
+
+
+def _progress_bar(steps: int | None, minutes: float | None,
+                  losses: Callable[[dict], str]) -> Callable[[dict], None]:
+    """A one-line progress bar on stderr for a training loop's progress callback."""
+    def progress(info: dict) -> None:
+        done = (info["step"] / steps if steps else info["elapsed_s"] / (60 * minutes))  # type: ignore[operator]
+        bar = "#" * int(24 * min(done, 1.0))
+        print(f"\r[{bar:24s}] step {info['step']}  {info['elapsed_s'] / 60:5.1f} min  "
+              f"{info['step'] / max(info['elapsed_s'], 1e-9):.2f} steps/s  {losses(info)}",
+              end="", file=sys.stderr, flush=True)
+    return progress
+
+
 def cmd_train_generator(args: argparse.Namespace) -> int:
     import torch
 
@@ -316,18 +336,10 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = _load_config(args)
     root = weights.weights_dir(cfg.weights.dir)
-    steps, minutes = args.steps, args.minutes
-    if steps is None and minutes is None:
-        minutes = 25.0
-
-    def progress(info: dict) -> None:
-        done = (info["step"] / steps if steps else info["elapsed_s"] / (60 * minutes))
-        bar = "#" * int(24 * min(done, 1.0))
-        print(f"\r[{bar:24s}] step {info['step']}  {info['elapsed_s'] / 60:5.1f} min  "
-              f"{info['step'] / max(info['elapsed_s'], 1e-9):.2f} steps/s  "
-              f"D {info['loss_d']:.3f}  G {info['loss_g']:.3f}"
-              + (f"  p {info['ada_p']:.3f}" if info.get("ada_p") is not None else ""),
-              end="", file=sys.stderr, flush=True)
+    steps, minutes = _budget(args, 25.0)
+    progress = _progress_bar(steps, minutes, lambda info: (
+        f"D {info['loss_d']:.3f}  G {info['loss_g']:.3f}"
+        + (f"  p {info['ada_p']:.3f}" if info.get("ada_p") is not None else "")))
 
     given = {key: getattr(args, key) for _, key in generator.RECIPE_FLAGS
              if getattr(args, key) is not None}
@@ -353,17 +365,9 @@ def cmd_train_refiner(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     root = weights.weights_dir(cfg.weights.dir)
     out = args.out or "met-refiner"
-    steps, minutes = args.steps, args.minutes
-    if steps is None and minutes is None:
-        minutes = 30.0
-
-    def progress(info: dict) -> None:
-        done = (info["step"] / steps if steps else info["elapsed_s"] / (60 * minutes))
-        bar = "#" * int(24 * min(done, 1.0))
-        print(f"\r[{bar:24s}] step {info['step']}  {info['elapsed_s'] / 60:5.1f} min  "
-              f"{info['step'] / max(info['elapsed_s'], 1e-9):.2f} steps/s  "
-              f"R {info['loss_r']:.3f}  D {info['loss_d']:.3f}", end="", file=sys.stderr,
-              flush=True)
+    steps, minutes = _budget(args, 30.0)
+    progress = _progress_bar(steps, minutes,
+                             lambda info: f"R {info['loss_r']:.3f}  D {info['loss_d']:.3f}")
 
     recipe = refiner.Recipe(seed=args.seed_train)
     m = refiner.train(root, Path(args.data), out, recipe, steps, minutes, args.device,

@@ -34,7 +34,13 @@ from torch import nn
 
 from passersby import models, weights
 from passersby.train import data
-from passersby.train.generator import TrainError, _resume, _save_checkpoint, pack, unpack
+from passersby.train.generator import (
+    TrainError,
+    _resume,
+    _save_checkpoint,
+    pack,
+    unpack,
+)
 
 log = logging.getLogger(__name__)
 
