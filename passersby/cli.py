@@ -551,6 +551,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--g-params", dest="g_params", choices=["all", "bn"],
                     help="generator: of G's unfrozen layers train all parameters (default) "
                          "or only the BatchNorm scales and shifts (statistics frozen)")
+    sp.add_argument("--ngf", type=int, help="generator from scratch: its width (default 64)")
     sp.add_argument("--anchor", type=float, metavar="W",
                     help="generator: weight of a pull toward the --init's picture structure "
                          "(16x16 normalised luminance; the palette is free; default 0)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -105,8 +106,11 @@ def test_package_loads_in_the_chain_and_states_its_lineage(root: Path, dataset: 
     ema = Generator(**m["args"])
     ema.load_state_dict({k[4:]: v for k, v in ckpt.items() if k.startswith("ema.")})
     with torch.no_grad():
-        want = ema.eval()(torch.from_numpy(z))
-    assert (chain.generate(z) - want).abs().max() < 0.05  # fp16 package == trained average
+        # the package is the trained average with its BatchNorm statistics measured again
+        want = generator.shipped(SimpleNamespace(ema=ema), RECIPE)(torch.from_numpy(z))
+        stale = ema.eval()(torch.from_numpy(z))
+    assert (chain.generate(z) - want).abs().max() < 0.05  # fp16 package == shipped average
+    assert (want - stale).abs().max() > 0.01              # the statistics were re-measured
     standin = weights.read_manifest(root, STANDIN)
     assert m["lineage"]["init"]["tensors_sha256"] == standin["tensors_sha256"]
     assert "NON-COMMERCIAL" in m["licence"] and "CC0-1.0; test blobs" in m["licence"]
@@ -136,12 +140,14 @@ def test_cli_trains_from_scratch_and_says_where(root: Path, dataset: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("PASSERSBY_WEIGHTS", str(root))
     assert main(["train", "generator", "--data", str(dataset), "--out", "scratch",
-                 "--steps", "2", "--batch", "4", "--threads", "1"]) == 0
+                 "--steps", "2", "--batch", "4", "--threads", "1", "--ngf", "16"]) == 0
     out, err = capsys.readouterr()
     assert f"wrote {root / 'scratch'} (2 steps" in out and "step 2" in err and "steps/s" in err
     m = weights.read_manifest(root, "scratch")
     assert m["lineage"]["init"] is None and m["licence"].startswith("Trained from scratch")
-    weights.load_module(root, "scratch", "generator")
+    assert m["args"]["ngf"] == 16 and "--ngf 16" in m["made_by"]
+    g, _ = weights.load_module(root, "scratch", "generator")
+    assert g.main[0].weight.shape[1] == 16 * 8     # the first layer: nz -> ngf * 8
     assert main(["train", "generator", "--out", "x"]) == 2
     assert "needs --data" in capsys.readouterr().err
 

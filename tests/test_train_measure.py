@@ -31,6 +31,15 @@ def test_fresh_pictures_pass_memorisation_and_diversity() -> None:
     assert figures["meets_bar"], figures["bar"]
 
 
+def test_noisy_pictures_fail_the_texture_bar() -> None:
+    rng = np.random.default_rng(2)
+    fresh = pictures(60, 1).astype(np.int16)
+    noisy = np.clip(fresh + rng.normal(0, 12, fresh.shape), 0, 255).astype(np.uint8)
+    figures = measure.measure(noisy, CROPS, faces=False)
+    assert figures["texture"]["ratio"] > 1.2
+    assert not figures["bar"]["texture_ratio"]["ok"] and not figures["meets_bar"]
+
+
 @pytest.mark.parametrize("mirror", [False, True])
 def test_a_generator_of_training_crops_fails_memorisation(mirror: bool) -> None:
     copies = CROPS[10:70, :, ::-1] if mirror else CROPS[10:70]

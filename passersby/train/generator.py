@@ -69,7 +69,7 @@ MET_CREDIT = "Images: The Metropolitan Museum of Art, Open Access (CC0)"
 RECIPE_FLAGS = (("lr-g", "lr_g"), ("lr-d", "lr_d"), ("ema", "ema"), ("freeze-g", "freeze_g"),
                 ("d-norm", "d_norm"), ("r1", "r1"), ("r1-every", "r1_every"), ("ada", "ada"),
                 ("ada-target", "ada_target"), ("d-warmup", "d_warmup"),
-                ("g-params", "g_params"), ("anchor", "anchor"))
+                ("g-params", "g_params"), ("anchor", "anchor"), ("ngf", "ngf"))
 
 
 class TrainError(UserError, RuntimeError):
@@ -83,6 +83,7 @@ class Recipe:
     lr_g: float = 1e-4           # G moves slower than D (two time-scales)
     lr_d: float = 2e-4
     ndf: int = 32                # discriminator width
+    ngf: int = 64                # generator width (from scratch only; --init keeps the init's)
     ema: float = 0.99            # decay of the exported average of G
     seed: int = 0
     size: int = 64
@@ -227,7 +228,7 @@ class Nets:
                 self.init = {"package": init, "tensors_sha256": m["tensors_sha256"],
                              "licence": m.get("licence", "not stated")}
             else:
-                self.args = {"nz": 100, "ngf": 64, "nc": 3, "size": recipe.size}
+                self.args = {"nz": 100, "ngf": recipe.ngf, "nc": 3, "size": recipe.size}
                 g, self.init = models.build("dcgan-generator", self.args), None
                 g.apply(_init_weights)
             self.d = Discriminator(recipe.ndf, int(self.args["nc"]), recipe.d_norm).to(device)
@@ -374,12 +375,36 @@ def _resume(folder: Path, nets: Nets, expect: dict, defaults: dict | None = None
     return record
 
 
-def _sample_grid(nets: Nets, z: torch.Tensor, path: Path) -> None:
+def shipped(nets: Nets, recipe: Recipe) -> nn.Module:
+    """The average of G as it ships (eval mode). When G trained with batch statistics,
+    the average's BatchNorm statistics are not those of its own pictures (they are an
+    average of other networks' statistics): they are measured again over 32 batches of
+    64 latents (fixed seed). From scratch this is the difference between noise and
+    faces; with frozen statistics (fine-tuning recipes) the average is used as it is."""
+    g = copy.deepcopy(nets.ema)
+    if recipe.freeze_g > 0 or recipe.g_params == "bn":
+        return g.eval()
+    bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None          # a plain average over the batches below
+    gen, dev = torch.Generator().manual_seed(recipe.seed + 11), next(g.parameters()).device
+    g.train()
+    with torch.no_grad():
+        for _ in range(32):
+            g(torch.randn(64, g.nz, generator=gen).to(dev))
+    for m in bns:
+        m.momentum = 0.1
+    return g.eval()
+
+
+def _sample_grid(nets: Nets, recipe: Recipe, z: torch.Tensor, path: Path) -> None:
     from passersby.chain import to_uint8
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    g = shipped(nets, recipe)
     with torch.no_grad():
-        pictures = to_uint8(nets.ema(z.to(next(nets.ema.parameters()).device)))
+        pictures = to_uint8(g(z.to(next(g.parameters()).device)))
     data.write_png(path, data.grid(list(pictures)))
 
 
@@ -427,7 +452,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
             step, elapsed = step + 1, time.perf_counter() - started
             recent = (recent + [losses])[-50:]
             if step % recipe.sample_every == 0:
-                _sample_grid(nets, z_fixed, folder / "samples" / f"step-{step:07d}.png")
+                _sample_grid(nets, recipe, z_fixed, folder / "samples" / f"step-{step:07d}.png")
             if step % recipe.checkpoint_every == 0:
                 record["history"].append([step, round(elapsed, 1),
                                           *(_mean(v) for v in zip(*recent)),
@@ -441,7 +466,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
         save()
         raise
     save()
-    _sample_grid(nets, z_fixed, root / out / SAMPLES)
+    _sample_grid(nets, recipe, z_fixed, root / out / SAMPLES)
     return _export(root, out, nets, record, report, dataset)
 
 
@@ -481,6 +506,7 @@ def _export(root: Path, out: str, nets: Nets, record: dict, report: dict,
         "licence": licence, "made_by": made_by, "samples": SAMPLES,
         "fix": f"re-make it with `{made_by}`",
     }
+    g = shipped(nets, Recipe(**recipe))
     tensors = {k: v.half() if v.is_floating_point() else v
-               for k, v in nets.ema.state_dict().items()}   # fp16: half the file, same pictures
+               for k, v in g.state_dict().items()}   # fp16: half the file, same pictures
     return weights.save_package(root, out, tensors, manifest)
