@@ -105,3 +105,18 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def render_in_fresh_process(overrides: str, out: Path, log: bool = False):  # type: ignore[no-untyped-def]
+    """`player.render_offscreen` with config `overrides` (a Python dict literal) in a new
+    interpreter that prints whether torch got imported; skips without headless GL."""
+    code = ("import logging, sys; from pathlib import Path; from passersby import config, "
+            "player\n" + ("logging.basicConfig(level=logging.INFO)\n" if log else "")
+            + f"cfg = config.load(None, {overrides})\n"
+            f"player.render_offscreen(cfg, Path({str(out)!r}), None)\n"
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode and "EGL" in done.stderr:
+        pytest.skip(f"no headless GL here: {done.stderr.strip().splitlines()[-1]}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done

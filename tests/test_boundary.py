@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import render_in_fresh_process
 
 TORCH_SIDE = ["passersby.chain", "passersby.stream", "passersby.weights", "passersby.audit",
               "passersby.traversal.feedback", "passersby.traversal.transform",
@@ -44,13 +45,7 @@ def test_neutral_modules_import_neither(module: str) -> None:
 
 def test_the_player_process_never_imports_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Keyframes come from the generator process; the GL process stays torch-free."""
-    code = ("import sys; from pathlib import Path; from passersby import config, player\n"
-            "cfg = config.load(None, {'stream': {'threads': 1, 'seed': 1}, 'render': "
-            "{'seconds': 1.0, 'fps': 8.0, 'size': [64, 64]}})\n"
-            f"player.render_offscreen(cfg, Path({str(tmp_path / 'out')!r}), None)\n"
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if out.returncode and "EGL" in out.stderr:
-        pytest.skip(f"no headless GL here: {out.stderr.strip().splitlines()[-1]}")
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = render_in_fresh_process("{'stream': {'threads': 1, 'seed': 1}, 'render': "
+                                  "{'seconds': 1.0, 'fps': 8.0, 'size': [64, 64]}}",
+                                  tmp_path / "out")
     assert out.stdout.split() == ["False"] and len(list((tmp_path / "out").glob("*.png"))) == 8

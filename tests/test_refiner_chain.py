@@ -12,8 +12,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import offscreen_or_skip
+from conftest import offscreen_or_skip, render_in_fresh_process
 from PIL import Image
 
 from passersby import batch, cli, config, state, weights, worker
@@ -289,17 +287,10 @@ def test_stills_with_the_refiner_regenerate_pixel_for_pixel(root: Path, tmp_path
 
 def test_the_player_process_never_imports_torch_with_the_refiner(root: Path,
                                                                  tmp_path: Path) -> None:
-    code = ("import logging, sys; from pathlib import Path; from passersby import config, "
-            "player\nlogging.basicConfig(level=logging.INFO)\n"
-            f"cfg = config.load(None, {{'stream': {{'threads': 1, 'seed': 1}}, 'weights': "
-            f"{{'dir': {str(root)!r}}}, 'render': {{'seconds': 1.0, 'fps': 4.0, "
-            f"'size': [64, 80]}}}})\n"
-            f"player.render_offscreen(cfg, Path({str(tmp_path / 'out')!r}), None)\n"
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if out.returncode and "EGL" in out.stderr:
-        pytest.skip(f"no headless GL here: {out.stderr.strip().splitlines()[-1]}")
-    assert out.returncode == 0, out.stderr[-2000:]
+    out = render_in_fresh_process(
+        f"{{'stream': {{'threads': 1, 'seed': 1}}, 'weights': {{'dir': {str(root)!r}}}, "
+        f"'render': {{'seconds': 1.0, 'fps': 4.0, 'size': [64, 80]}}}}", tmp_path / "out",
+        log=True)
     assert out.stdout.split() == ["False"] and "256 px keyframes" in out.stderr
     assert len(list((tmp_path / "out").glob("*.png"))) == 4
 

@@ -375,6 +375,22 @@ def _resume(folder: Path, nets: Nets, expect: dict, defaults: dict | None = None
     return record
 
 
+def check_budget(steps: int | None, minutes: float | None) -> None:
+    if (steps is None) == (minutes is None):
+        raise TrainError("give exactly one budget: --steps N or --minutes M")
+
+
+def run_folder(root: Path, out: str) -> Path:
+    """`<root>/<out>/train/`, made; a clear error when the weights folder is not writable."""
+    folder = root / out / TRAIN_DIR
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TrainError(f"--out {out}: cannot make {folder} ({e.strerror}); check the "
+                         f"weights folder (weights.dir) is writable") from None
+    return folder
+
+
 def shipped(nets: Nets, recipe: Recipe) -> nn.Module:
     """The average of G as it ships (eval mode). When G trained with batch statistics,
     the average's BatchNorm statistics are not those of its own pictures (they are an
@@ -415,18 +431,12 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
     export the package `<root>/<out>` and return its manifest."""
     from passersby.chain import pick_device
 
-    if (steps is None) == (minutes is None):
-        raise TrainError("give exactly one budget: --steps N or --minutes M")
+    check_budget(steps, minutes)
     dev = pick_device(device)
     crops, report = data.load_crops(dataset, recipe.size)             # [N,S,S,3] uint8
     real = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous().to(dev)
     nets = Nets(recipe, root, init, dev)
-    folder = root / out / TRAIN_DIR
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise TrainError(f"--out {out}: cannot make {folder} ({e.strerror}); check the "
-                         f"weights folder (weights.dir) is writable") from None
+    folder = run_folder(root, out)
     expect = {"recipe": asdict(recipe), "init": nets.init,
               "data_sha256": hashlib.sha256(crops.tobytes()).hexdigest()}
     record = _resume(folder, nets, expect, DEFAULTS) or {**expect, "step": 0, "elapsed_s": 0.0,

@@ -34,17 +34,11 @@ from torch import nn
 
 from passersby import models, weights
 from passersby.train import data
-from passersby.train.generator import (
-    TrainError,
-    _resume,
-    _save_checkpoint,
-    pack,
-    unpack,
-)
+from passersby.train.generator import (TrainError, _resume, _save_checkpoint, check_budget,
+                                       pack, run_folder, unpack)
 
 log = logging.getLogger(__name__)
 
-TRAIN_DIR = "train"
 STRIP = "strip.png"
 
 
@@ -242,8 +236,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
     """
     from passersby.chain import pick_device
 
-    if (steps is None) == (minutes is None):
-        raise TrainError("give exactly one budget: --steps N or --minutes M")
+    check_budget(steps, minutes)
     dev = pick_device(device)
     crops, report = data.load_crops(dataset, 256)
     pool, held, small = split(report, recipe)
@@ -252,12 +245,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
                          f"least {recipe.min_side} px in their pictures ({small} smaller); "
                          f"add larger pictures")
     nets = Nets(recipe, dev)
-    folder = root / out / TRAIN_DIR
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise TrainError(f"--out {out}: cannot make {folder} ({e.strerror}); check the "
-                         f"weights folder (weights.dir) is writable") from None
+    folder = run_folder(root, out)
     expect = {"recipe": asdict(recipe), "kind": "refiner",
               "data_sha256": hashlib.sha256(crops.tobytes()).hexdigest()}
     record = _resume(folder, nets, expect) or {**expect, "step": 0, "elapsed_s": 0.0,
