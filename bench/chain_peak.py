@@ -1,6 +1,6 @@
 """Generator chain: keyframes/s of G and G+E at batch 1 and batched, vs the fp32 matmul peak.
 
-    .venv/bin/python bench/chain_peak.py [--batch 64] [--threads N] [--reps 5] [--json]
+    .venv/bin/python bench/chain_peak.py [--batch 64] [--threads N] [--reps 5] [--weights NAME] [--json]
 
 The peak is this machine's fp32 matrix multiply (torch.mm, 2048x2048, best of
 several) measured in the same run, before and after (the best is kept). FLOPs of
@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 import common
+from passersby.config import WeightsConfig
 
 
 def matmul_peak(torch: Any, n: int = 2048, reps: int = 5) -> float:
@@ -68,13 +69,13 @@ def throughput(torch: Any, fn: Callable[[Any], Any], x: Any, reps: int) -> float
     return x.shape[0] / float(np.median(times))
 
 
-def variants(torch: Any, chain: Any) -> dict[str, tuple[Any, Any]]:
+def variants(torch: Any, chain: Any, world: str) -> dict[str, tuple[Any, Any]]:
     from passersby import weights
     from passersby.weights import weights_dir
 
     root = weights_dir(None)
-    g, _ = weights.load_module(root, "dcgan64-standin", "generator")
-    e, _ = weights.load_module(root, "dcgan64-standin-encoder", "encoder")
+    g, _ = weights.load_module(root, world, "generator")
+    e, _ = weights.load_module(root, f"{world}-encoder", "encoder")
     out = {"eager": (g, e), "chain": (chain.generator, chain.encoder)}
     with torch.inference_mode():
         out["jit"] = tuple(torch.jit.freeze(torch.jit.trace(copy.deepcopy(m), x).eval())
@@ -91,12 +92,12 @@ def measure(args: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    chain = Chain.load(weights_dir(None), "dcgan64-standin", "dcgan64-standin-encoder", "cpu")
+    chain = Chain.load(weights_dir(None), args.weights, f"{args.weights}-encoder", "cpu")
     peak = matmul_peak(torch)
     gflop = count_flops(torch, chain.generator, torch.randn(1, chain.nz))
     eflop = count_flops(torch, chain.encoder, torch.randn(1, 3, 64, 64))
     rows = []
-    for name, (g, e) in variants(torch, chain).items():
+    for name, (g, e) in variants(torch, chain, args.weights).items():
         for batch in (1, args.batch):
             z = torch.randn(batch, chain.nz)
             img = torch.rand(batch, 3, 64, 64).contiguous(memory_format=torch.channels_last)
@@ -140,6 +141,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=0, help="torch threads; 0 = torch's default")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--weights", default=WeightsConfig().generator,
+                    help="the world: generator NAME and encoder NAME-encoder (default: the "
+                         "configured default world)")
     args = ap.parse_args()
     rows, extra = measure(args)
     common.emit("chain_peak", rows, args.json, extra)

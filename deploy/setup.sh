@@ -49,8 +49,16 @@ extra=""
 [ "$want_test" = 1 ] && extra="[test]"
 "${pip[@]}" install -e ".$extra"
 
-# 5. Default weights: downloaded once, checked by sha256, converted to safetensors.
+# 5. Weights. The default world (met64, met64-encoder, met-refiner) is committed: nothing
+#    to download, only checked. The tests also play the stand-in world (dcgan64-standin,
+#    non-commercial): downloaded once, checked by sha256, converted to safetensors.
 if ! .venv/bin/passersby weights verify >/dev/null 2>&1; then
+  .venv/bin/passersby weights verify >&2 || true
+  echo "setup: the default weights above do not verify: restore them with" \
+       "\`git checkout -- weights/\`" >&2
+  exit 1
+fi
+if [ "$want_test" = 1 ] && ! .venv/bin/passersby weights verify dcgan64-standin >/dev/null 2>&1; then
   .venv/bin/passersby weights fetch
 fi
 echo "setup: ready"

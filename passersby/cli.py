@@ -35,6 +35,8 @@ def _overrides(args: argparse.Namespace, render: dict | None = None) -> dict:
     over: dict = {}
     if getattr(args, "seed", None) is not None:
         over["stream"] = {"seed": args.seed}
+    if getattr(args, "world", None):
+        over["weights"] = {"generator": args.world, "encoder": f"{args.world}-encoder"}
     if render:
         over["render"] = render
     return over
@@ -268,9 +270,10 @@ def cmd_weights(args: argparse.Namespace) -> int:
         print(f"ok  {root / m['name']} ({m['tensors_sha256'][:16]}...)")
         print(f"    licence: {m['licence']}")
         return 0
-    names = [n for n in (cfg.weights.generator, cfg.weights.encoder, cfg.weights.refiner) if n]
+    names = args.names or [n for n in (cfg.weights.generator, cfg.weights.encoder,
+                                       cfg.weights.refiner) if n]
     ok = True
-    if weights.optional_absent(root, cfg.weights.refiner):
+    if weights.optional_absent(root, cfg.weights.refiner) and cfg.weights.refiner in names:
         names.remove(cfg.weights.refiner)
         print(f"{cfg.weights.refiner:28s} absent: the player plays without the refiner "
               f"(make it with `passersby train refiner`, or set weights.refiner: null)")
@@ -346,11 +349,36 @@ def cmd_train_generator(args: argparse.Namespace) -> int:
     recipe = generator.Recipe(batch=args.batch, seed=args.seed_train,
                               size=(args.size or [64])[0], **given)
     m = generator.train(root, Path(args.data), args.out, recipe, args.init, steps, minutes,
-                        args.device, progress)
+                        args.device, progress, args.keep_every)
     print(file=sys.stderr)
     print(f"wrote {root / args.out} ({m['steps']} steps, {m['minutes']} min; losses D "
           f"{m['losses']['d']} G {m['losses']['g']}; samples {root / args.out / m['samples']})")
+    if args.encoder_minutes > 0:
+        _encoder_for(root, args.out, m, args.encoder_minutes, args.seed_train)
+    print(f"play it: passersby run --weights {args.out}   (or render --weights {args.out})")
     return 0
+
+
+def _encoder_for(root: Path, gen: str, gm: dict, minutes: float, seed: int) -> None:
+    """Train `gen`'s feedback encoder `gen-encoder` unless one for these very weights exists:
+    a generator cannot play without it."""
+    from passersby import weights
+    from passersby.train.encoder import Recipe, train
+
+    out = f"{gen}-encoder"
+    if not weights.missing(root, out):
+        try:
+            same = weights.read_manifest(root, out).get("generator_tensors_sha256")
+        except weights.WeightsError:
+            same = None
+        if same == gm["tensors_sha256"]:
+            print(f"{root / out}: the encoder of these weights is there already")
+            return
+    print(f"training its feedback encoder {out} ({minutes:g} min)", file=sys.stderr)
+    e = train(root, gen, out, Recipe(minutes=minutes, seed=seed),
+              lambda line: print(f"\r{line}", end="", file=sys.stderr, flush=True))
+    print(file=sys.stderr)
+    print(f"wrote {root / out} ({e['steps']} steps; held-out {e['figures']})")
 
 
 def cmd_train_refiner(args: argparse.Namespace) -> int:
@@ -407,6 +435,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     root = weights.weights_dir(cfg.weights.dir)
     gen = args.weights or cfg.weights.generator
     out = args.out or f"{gen}-encoder"
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     m = train(root, gen, out, Recipe(minutes=args.minutes or 8.0, seed=args.seed_train))
     print(f"wrote {root / out} ({m['steps']} steps; held-out {m['figures']})")
     return 0
@@ -429,6 +461,10 @@ def parser() -> argparse.ArgumentParser:
                         help="edition seed (overrides config and state)")
         if state:
             sp.add_argument("--state", help="state folder (edition, place in the stream)")
+            sp.add_argument("--weights", dest="world", metavar="NAME",
+                            help="play the world NAME: generator package NAME with its "
+                                 "encoder NAME-encoder (overrides weights.generator/encoder; "
+                                 "e.g. dcgan64-standin)")
 
     sp = sub.add_parser("run", help="the endless stream in a fullscreen window")
     common(sp)
@@ -494,7 +530,11 @@ def parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("weights", help="obtain (fetch) or check (verify) weights")
     common(sp, state=False)
-    sp.add_argument("action", choices=["fetch", "verify"])
+    sp.add_argument("action", choices=["fetch", "verify"],
+                    help="fetch: download and convert the stand-in world dcgan64-standin; "
+                         "verify: check packages against their manifests")
+    sp.add_argument("names", nargs="*", help="verify: these packages (default: the "
+                                            "configured generator, encoder and refiner)")
     sp.set_defaults(func=cmd_weights)
 
     sp = sub.add_parser("train", help="train networks")
@@ -530,9 +570,16 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--data", help="generator/measure: dataset folder made by `train data`")
     sp.add_argument("--init", help="generator: package to fine-tune (e.g. dcgan64-standin)")
     sp.add_argument("--steps", type=int, help="generator: steps in all (instead of --minutes)")
+    sp.add_argument("--keep-every", dest="keep_every", type=int, default=0, metavar="K",
+                    help="generator: keep the checkpoint of every K-th step (a multiple of "
+                         "50); later, --steps N of a kept step exports that step (default 0: "
+                         "only the last)")
+    sp.add_argument("--encoder-minutes", dest="encoder_minutes", type=float, default=8.0,
+                    help="generator: then train its feedback encoder NAME-encoder for this "
+                         "long (default 8; 0 = not now: `train encoder` makes it later)")
     sp.add_argument("--batch", type=int, default=32, help="generator: batch size")
     sp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    sp.add_argument("--threads", type=int, default=0, help="generator/measure: torch CPU "
+    sp.add_argument("--threads", type=int, default=0, help="generator/encoder/measure: torch CPU "
                                                            "threads (0 = torch's default)")
     sp.add_argument("--freeze-g", dest="freeze_g", type=int, metavar="N",
                     help="generator: freeze G's first N of 5 layers and all its BatchNorm "

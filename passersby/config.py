@@ -110,8 +110,8 @@ class StreamConfig:
 
 @dataclass(frozen=True)
 class WeightsConfig:
-    generator: str = _f("dcgan64-standin", doc="weight package name under the weights dir")
-    encoder: str = _f("dcgan64-standin-encoder")
+    generator: str = _f("met64", doc="weight package name under the weights dir")
+    encoder: str = _f("met64-encoder")
     refiner: str | None = _f("met-refiner",
                              doc="refiner package (64 px -> 256 px); null or '' = off. "
                                  "The default name plays without it while it is missing")

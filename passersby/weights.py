@@ -80,8 +80,7 @@ def read_manifest(root: Path, name: str) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise WeightsError(f"{path}: no such weight package manifest; "
-                           f"{FIX_FETCH if name == STANDIN['name'] else 'check weights.* in the config'}"
+        raise WeightsError(f"{path}: no such weight package manifest; {_fix_missing(root, name)}"
                            ) from None
     except (OSError, ValueError) as e:
         raise WeightsError(f"{path}: unreadable manifest ({e}); restore it from git "
@@ -110,9 +109,28 @@ def optional_absent(root: Path, refiner: str | None) -> bool:
     return bool(refiner) and refiner == WeightsConfig().refiner and missing(root, str(refiner))
 
 
+def _fix_missing(root: Path, name: str) -> str:
+    """What to do about a package that is not there at all."""
+    if name == STANDIN["name"]:
+        return FIX_FETCH
+    if (PROJECT_WEIGHTS / name / MANIFEST_FILE).is_file() and root.resolve() != PROJECT_WEIGHTS:
+        return (f"the project has it in {PROJECT_WEIGHTS / name}: copy that folder into {root}, "
+                f"or leave weights.dir and $PASSERSBY_WEIGHTS unset")
+    if name in {WeightsConfig().generator, WeightsConfig().encoder}:
+        return f"it is committed with the project: restore it with `git checkout -- weights/{name}`"
+    if name.endswith("-encoder"):
+        return (f"train it with `passersby train encoder --weights {name[:-len('-encoder')]}`, "
+                f"or check weights.encoder in the config")
+    return "check the name (weights.* in the config, or --weights) and `ls weights/`"
+
+
 def _fix_for(name: str, manifest: dict) -> str:
-    return manifest.get("fix", FIX_FETCH if name == STANDIN["name"] else
-                        "re-make it with the command in its manifest's lineage")
+    fix = manifest.get("fix", FIX_FETCH if name == STANDIN["name"] else
+                       "re-make it with the command in its manifest's lineage")
+    defaults = WeightsConfig()
+    if name in {defaults.generator, defaults.encoder, defaults.refiner}:
+        return f"restore it from git (`git checkout -- weights/{name}`), or {fix}"
+    return fix
 
 
 def load_tensors(root: Path, name: str) -> tuple[dict[str, torch.Tensor], dict]:

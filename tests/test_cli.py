@@ -24,9 +24,26 @@ def test_bad_config_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-unt
 def test_missing_weights_name_the_file_and_the_fix(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PASSERSBY_WEIGHTS", str(tmp_path / "empty"))
     rc, out = run(capsys, "render", "--seconds", "0.5", "--out", str(tmp_path / "x.mp4"))
+    assert rc == 2 and "met64" in out and "copy that folder into" in out
+    rc, out = run(capsys, "render", "--weights", "dcgan64-standin", "--seconds", "0.5",
+                  "--out", str(tmp_path / "x.mp4"))
     assert rc == 2 and "dcgan64-standin" in out and "passersby weights fetch" in out
     rc, out = run(capsys, "weights", "verify")
-    assert rc == 1 and "passersby weights fetch" in out
+    assert rc == 1 and "copy that folder into" in out
+
+
+def test_weights_flag_picks_a_world_and_its_encoder(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from passersby.cli import _load_config, parser
+
+    for command in ("run", "render", "explore", "audit"):
+        cfg = _load_config(parser().parse_args([command, "--weights", "dcgan64-standin"]))
+        assert (cfg.weights.generator, cfg.weights.encoder) == (
+            "dcgan64-standin", "dcgan64-standin-encoder")
+    cfg = _load_config(parser().parse_args(["render"]))
+    assert (cfg.weights.generator, cfg.weights.encoder) == ("met64", "met64-encoder")
+    rc, out = run(capsys, "render", "--weights", "nobody", "--seconds", "0.5",
+                  "--out", str(tmp_path / "x.mp4"))
+    assert rc == 2 and "nobody" in out and "--weights" in out
 
 
 def test_unwritable_output(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -39,15 +39,17 @@ def test_headless_box_is_healthy(healthy: dict[str, doctor.Check]) -> None:
 def test_broken_weights_fail_and_name_the_fix(tmp_path: Path, weights_root: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     broken = tmp_path / "weights"
-    shutil.copytree(weights_root / "dcgan64-standin", broken / "dcgan64-standin",
-                    ignore=shutil.ignore_patterns("*.safetensors"))
-    (broken / "dcgan64-standin" / "model.safetensors").write_bytes(b"\0" * 100)  # truncated
+    for name in ("met64", "met64-encoder"):       # the default world, its G truncated
+        shutil.copytree(weights_root / name, broken / name,
+                        ignore=shutil.ignore_patterns("*.safetensors", "*.png"))
+    shutil.copy(weights_root / "met64-encoder" / "model.safetensors", broken / "met64-encoder")
+    (broken / "met64" / "model.safetensors").write_bytes(b"\0" * 100)
     monkeypatch.setenv("PASSERSBY_WEIGHTS", str(broken))
     monkeypatch.delenv("PASSERSBY_CONFIG", raising=False)
     results = by_name(doctor.run(None, str(tmp_path / "state")))
     w = results["weights"]
     assert w.status == "fail" and "model.safetensors" in w.message
-    assert "passersby weights fetch" in w.fix
+    assert "git checkout -- weights/met64" in w.fix and "passersby train generator" in w.fix
     assert doctor.main(None, str(tmp_path / "state"), False) == 1
 
 

@@ -95,6 +95,27 @@ def test_interrupted_run_resumes_exactly(root: Path, dataset: Path) -> None:
     assert whole["tensors_sha256"] != standin  # it did train
 
 
+def test_kept_steps_export_exactly_what_a_run_to_that_step_makes(root: Path,
+                                                                 dataset: Path) -> None:
+    scratch = Recipe(**{**vars(RECIPE), "ngf": 8})
+    at4 = train(root, dataset, "short", scratch, None, steps=4)
+    six = train(root, dataset, "long", scratch, None, steps=6, keep_every=4)
+    folder = root / "long" / generator.TRAIN_DIR
+    assert generator.kept_steps(folder) == [4]
+    assert sorted(p.name for p in folder.glob("checkpoint-*.safetensors")) == [
+        "checkpoint-0000004.safetensors", "checkpoint-0000006.safetensors"]
+    back = train(root, dataset, "long", scratch, None, steps=4)       # the kept step 4
+    assert back["tensors_sha256"] == at4["tensors_sha256"] != six["tensors_sha256"]
+    assert back["steps"] == 4 and "--steps 4" in back["made_by"]
+    assert _checkpoint(root, "long")[0]["step"] == 6                 # the run stays at 6
+    with pytest.raises(TrainError, match="kept no checkpoint at step 2.*kept: 4"):
+        train(root, dataset, "long", scratch, None, steps=2)
+    with pytest.raises(TrainError, match="--keep-every 3: use a multiple of 2"):
+        train(root, dataset, "long", scratch, None, steps=8, keep_every=3)
+    assert train(root, dataset, "long", scratch, None, steps=6)["tensors_sha256"] == \
+        six["tensors_sha256"]                                        # and on from 6
+
+
 def test_package_loads_in_the_chain_and_states_its_lineage(root: Path, dataset: Path) -> None:
     m = train(root, dataset, "world", RECIPE, STANDIN, steps=2)
     chain = Chain.load(root, "world", None, "cpu")
@@ -139,8 +160,9 @@ def test_cli_trains_from_scratch_and_says_where(root: Path, dataset: Path,
                                                 monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("PASSERSBY_WEIGHTS", str(root))
-    assert main(["train", "generator", "--data", str(dataset), "--out", "scratch",
-                 "--steps", "2", "--batch", "4", "--threads", "1", "--ngf", "16"]) == 0
+    cmd = ["train", "generator", "--data", str(dataset), "--out", "scratch", "--steps", "2",
+           "--batch", "4", "--threads", "1", "--ngf", "16", "--encoder-minutes", "0.02"]
+    assert main(cmd) == 0
     out, err = capsys.readouterr()
     assert f"wrote {root / 'scratch'} (2 steps" in out and "step 2" in err and "steps/s" in err
     m = weights.read_manifest(root, "scratch")
@@ -148,6 +170,17 @@ def test_cli_trains_from_scratch_and_says_where(root: Path, dataset: Path,
     assert m["args"]["ngf"] == 16 and "--ngf 16" in m["made_by"]
     g, _ = weights.load_module(root, "scratch", "generator")
     assert g.main[0].weight.shape[1] == 16 * 8     # the first layer: nz -> ngf * 8
+    # ...and then its feedback encoder, so that `run --weights scratch` plays it
+    assert f"wrote {root / 'scratch-encoder'}" in out and "run --weights scratch" in out
+    e = weights.read_manifest(root, "scratch-encoder")
+    assert e["generator_tensors_sha256"] == m["tensors_sha256"]
+    assert "--seed-train 0" in e["made_by"]
+    from passersby.chain import Chain
+
+    Chain.load(root, "scratch", "scratch-encoder", "cpu")   # the pair loads as a world
+    assert main(cmd) == 0                                   # done already: E is kept
+    assert "the encoder of these weights is there already" in capsys.readouterr().out
+    assert weights.read_manifest(root, "scratch-encoder")["tensors_sha256"] == e["tensors_sha256"]
     assert main(["train", "generator", "--out", "x"]) == 2
     assert "needs --data" in capsys.readouterr().err
 

@@ -24,6 +24,30 @@ def test_verify_ok(weights_root: Path) -> None:
     assert all(ok for _, ok, _ in results), results
 
 
+def test_the_default_world_is_the_projects_own_and_committed(weights_root: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    from passersby import cli
+    from passersby.config import WeightsConfig
+
+    w = WeightsConfig()
+    g = weights.read_manifest(weights_root, w.generator)
+    e = weights.read_manifest(weights_root, w.encoder)
+    assert g["kind"] == "generator" and g["lineage"]["init"] is None      # from scratch
+    assert g["licence"].startswith("Trained from scratch") and "CC0" in g["licence"]
+    assert "NON-COMMERCIAL" not in g["licence"] + e["licence"]
+    assert e["generator_tensors_sha256"] == g["tensors_sha256"]           # E is G's own
+    assert all(ok for _, ok, _ in weights.verify(weights_root, [w.generator, w.encoder]))
+    tracked = subprocess.run(["git", "ls-files", "weights/"], capture_output=True, text=True,
+                             cwd=weights.PROJECT_WEIGHTS.parent).stdout.split()
+    if tracked:                      # in a git checkout: the player needs no download
+        for name in (w.generator, w.encoder, w.refiner):
+            assert f"weights/{name}/model.safetensors" in tracked, name
+    assert cli.main(["weights", "verify", GEN]) == 0                       # one by name
+    out = capsys.readouterr().out
+    assert GEN in out and w.generator not in out
+
+
 def test_manifest_records_provenance_and_licence(weights_root: Path) -> None:
     m = weights.read_manifest(weights_root, GEN)
     assert m["arch"] == "dcgan-generator" and m["args"]["nz"] == 100

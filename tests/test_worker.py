@@ -89,9 +89,9 @@ def test_corrupt_weights_fail_at_start_naming_the_file(tmp_path: Path, weights_r
     import shutil
 
     bad = tmp_path / "weights"
-    shutil.copytree(weights_root / "dcgan64-standin", bad / "dcgan64-standin")
-    shutil.copytree(weights_root / "dcgan64-standin-encoder", bad / "dcgan64-standin-encoder")
-    f = bad / "dcgan64-standin" / "model.safetensors"
+    shutil.copytree(weights_root / "met64", bad / "met64")           # the default world
+    shutil.copytree(weights_root / "met64-encoder", bad / "met64-encoder")
+    f = bad / "met64" / "model.safetensors"
     blob = bytearray(f.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     f.write_bytes(bytes(blob))

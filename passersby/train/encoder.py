@@ -100,7 +100,7 @@ def train(root: Path, generator: str, out: str, recipe: Recipe,
         "recipe": vars(recipe), "steps": step, "figures": figures,
         "licence": f"Derived from {generator}; inherits its licence: {gm.get('licence', '?')}",
         "made_by": f"passersby train encoder --weights {generator} --out {out} "
-                   f"--minutes {recipe.minutes} --seed {recipe.seed}",
+                   f"--minutes {recipe.minutes} --seed-train {recipe.seed}",
         "fix": f"re-train it with `passersby train encoder --weights {generator}`",
     }
     tensors = {k: v.half() for k, v in e.state_dict().items()}  # fp16: a small file to commit

@@ -341,18 +341,44 @@ def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
     return loss_d.item(), loss_g.item()
 
 
-def _save_checkpoint(folder: Path, nets: Nets, record: dict) -> None:
-    """Tensors to a new file, then the JSON naming it (atomic), then older files go."""
+def _save_checkpoint(folder: Path, nets: Nets, record: dict, keep: bool = False) -> None:
+    """Tensors to a new file, then the JSON naming it (atomic), then older files go, but
+    for kept ones (`keep`: this one is kept, with its record beside it as
+    `checkpoint-N.json`, for `--steps N` to export later)."""
     name = f"checkpoint-{record['step']:07d}.safetensors"
     tmp = folder / (name + ".tmp")
     save_file(nets.tensors(), str(tmp))
     os.replace(tmp, folder / name)
-    tmp = folder / "checkpoint.json.tmp"
-    tmp.write_text(json.dumps({**record, "file": name}, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / "checkpoint.json")
+    text = json.dumps({**record, "file": name}, indent=1) + "\n"
+    targets = ["checkpoint.json"] + ([name.replace(".safetensors", ".json")] if keep else [])
+    for target in targets:
+        tmp = folder / (target + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, folder / target)
     for old in folder.glob("checkpoint-*.safetensors"):
-        if old.name != name:
+        if old.name != name and not old.with_suffix(".json").exists():
             old.unlink()
+
+
+def kept_steps(folder: Path) -> list[int]:
+    """The steps of a run whose checkpoints were kept (`--keep-every`)."""
+    return sorted(int(p.stem.split("-")[1]) for p in folder.glob("checkpoint-*.json")
+                  if p.with_suffix(".safetensors").exists())
+
+
+def _go_back(folder: Path, nets: Nets, record: dict, steps: int) -> dict:
+    """The record of the kept checkpoint at `steps` (earlier than the run's last), its
+    tensors loaded; the run itself (checkpoint.json) stays where it is."""
+    path = folder / f"checkpoint-{steps:07d}.json"
+    if not path.exists():
+        kept = kept_steps(folder)
+        raise TrainError(f"--steps {steps}: the run in {folder} is at step {record['step']} "
+                         f"and kept no checkpoint at step {steps} (kept: "
+                         f"{', '.join(map(str, kept)) or 'none; see --keep-every'}); give a "
+                         f"kept step, a larger --steps, or delete {folder} to start over")
+    back = json.loads(path.read_text(encoding="utf-8"))
+    nets.load(load_file(str(folder / back["file"])))
+    return {**back, "recipe": record["recipe"]}
 
 
 def _resume(folder: Path, nets: Nets, expect: dict, defaults: dict | None = None) -> dict | None:
@@ -426,12 +452,19 @@ def _sample_grid(nets: Nets, recipe: Recipe, z: torch.Tensor, path: Path) -> Non
 
 def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
           init: str | None = None, steps: int | None = None, minutes: float | None = None,
-          device: str = "auto", progress: Callable[[dict], None] | None = None) -> dict:
+          device: str = "auto", progress: Callable[[dict], None] | None = None,
+          keep_every: int = 0) -> dict:
     """Train (or continue) until `steps` in all or `minutes` of training in all; then
-    export the package `<root>/<out>` and return its manifest."""
+    export the package `<root>/<out>` and return its manifest. `keep_every` K: keep the
+    checkpoint of every K-th step; `steps` N below the run's last step exports the kept
+    checkpoint of step N (GAN quality wanders: measure the kept steps, pick one)."""
     from passersby.chain import pick_device
 
     check_budget(steps, minutes)
+    if keep_every < 0 or keep_every % recipe.checkpoint_every:
+        raise TrainError(f"--keep-every {keep_every}: use a multiple of "
+                         f"{recipe.checkpoint_every} (a checkpoint is written every "
+                         f"{recipe.checkpoint_every} steps), or 0 to keep only the last")
     dev = pick_device(device)
     crops, report = data.load_crops(dataset, recipe.size)             # [N,S,S,3] uint8
     real = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous().to(dev)
@@ -446,12 +479,16 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
     ada = record.setdefault("ada", {"p": 0.0, "signs": 0.0, "count": 0, "r_t": None}
                             if recipe.ada else None)
     started = time.perf_counter() - elapsed
+    if steps is not None and steps < step:
+        back = _go_back(folder, nets, record, steps)
+        _sample_grid(nets, recipe, z_fixed, root / out / SAMPLES)
+        return _export(root, out, nets, back, report, dataset)
 
     def save() -> None:
         if recent:
             record["losses"] = [_mean(v) for v in zip(*recent)]
         record.update(step=step, elapsed_s=elapsed)
-        _save_checkpoint(folder, nets, record)
+        _save_checkpoint(folder, nets, record, keep_every > 0 and step % keep_every == 0)
 
     try:
         while (step < steps) if steps is not None else (elapsed < minutes * 60):  # type: ignore[operator]
