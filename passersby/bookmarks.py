@@ -128,6 +128,13 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO ratings VALUES (?,?,?,?)",
                         (image, int(rating), np.asarray(z, "<f4").tobytes(), time.time()))
 
+    def worlds_rated(self) -> set[str]:
+        """The generators (tensors_sha256) of the rated images whose bookmark is known
+        (stills and captures carry one; other images rated from a folder do not)."""
+        rows = self.db.execute("SELECT DISTINCT b.generator_sha256 FROM ratings r "
+                               "JOIN bookmarks b ON b.image = r.image").fetchall()
+        return {r[0] for r in rows}
+
     def unrate(self, image: str) -> None:
         self.db.execute("DELETE FROM ratings WHERE image = ?", (image,))
 

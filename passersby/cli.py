@@ -172,13 +172,14 @@ def cmd_taste(args: argparse.Namespace) -> int:
 
     folders = [Path(f) for f in args.source] or [Path(args.state) if args.state
                                                    else state.default_dir()]
-    zs, ratings = [], []
+    zs, ratings, worlds = [], [], set()
     for folder in folders:
         if not (folder / bookmarks.FILE).exists():
             raise taste.TasteError(f"{folder}: no {bookmarks.FILE} with ratings here; rate "
                                    f"images first with `passersby curate --from {folder}`")
         store = bookmarks.Store.in_folder(folder)
         _, r, z = store.ratings()
+        worlds |= store.worlds_rated()
         store.close()
         if len(r):
             zs.append(z)
@@ -189,8 +190,15 @@ def cmd_taste(args: argparse.Namespace) -> int:
         raise taste.TasteError(f"{n} ratings in {', '.join(map(str, folders))}: a taste needs "
                                "at least 10, some kept and some rejected; rate more with "
                                "`passersby curate`")
+    if len(worlds) > 1:
+        raise taste.TasteError(f"the ratings in {', '.join(map(str, folders))} are of pictures "
+                               f"of {len(worlds)} different worlds (generators "
+                               f"{', '.join(sorted(w[:12] for w in worlds))}); a taste maps one "
+                               f"world's latents: train from the folders of one world")
     z = np.concatenate(zs)
     model = taste.train(z, r)
+    if worlds:
+        model.meta["generator_sha256"] = next(iter(worlds))
     out = Path(args.out) if args.out else folders[0] / "taste.npz"
     model.save(out)
     agree = float(((model.score(z) > 0.5) == (r > 0)).mean())

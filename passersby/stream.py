@@ -39,7 +39,8 @@ class Stream:
     def __init__(self, chain: Chain, cfg: TraversalConfig, keyframes_per_second: float,
                  seed: int, saved: state.State | None = None) -> None:
         self.chain, self.cfg, self.seed, self.kps = chain, cfg, seed, keyframes_per_second
-        self.taste = taste.from_config(cfg, chain.nz)  # TasteError names the file and fix
+        self.taste = taste.from_config(cfg, chain.nz,   # TasteError names the file and fix
+                                       chain.generator_manifest["tensors_sha256"])
         self.taste_stamp = taste.stamp(cfg)             # a retrained file is reloaded live
         self.traversal = modes.make(cfg, keyframes_per_second)
         self.novelty = Novelty(chain.nz, window=modes.likeness_window(cfg, keyframes_per_second))
@@ -88,7 +89,8 @@ class Stream:
         `target` [nz]: for journey, where to go (a bookmark's latent). Raises TasteError
         (and changes nothing) if a newly named taste model is unusable."""
         stamp = taste.stamp(cfg)
-        model = self.taste if stamp == self.taste_stamp else taste.from_config(cfg, self.chain.nz)
+        model = self.taste if stamp == self.taste_stamp else taste.from_config(
+            cfg, self.chain.nz, self.chain.generator_manifest["tensors_sha256"])
         old, self.cfg, self.taste, self.taste_stamp = self.cfg, cfg, model, stamp
         if cfg.mode == old.mode:
             self.traversal.configure(cfg)

@@ -79,8 +79,11 @@ class TasteModel:
         return path
 
 
-def load(path: str | Path, nz: int | None = None) -> TasteModel:
-    """Raises TasteError naming the file and the fix when it is missing or unusable."""
+def load(path: str | Path, nz: int | None = None,
+         generator_sha256: str | None = None) -> TasteModel:
+    """Raises TasteError naming the file and the fix when it is missing or unusable, or
+    was learnt from the pictures of another generator (`meta["generator_sha256"]`: a
+    taste maps one world's latents; in another world the same latent is someone else)."""
     path = Path(path).expanduser()
     try:
         with np.load(path, allow_pickle=False) as d:
@@ -104,17 +107,24 @@ def load(path: str | Path, nz: int | None = None) -> TasteModel:
         raise TasteError(f"traversal.taste_model = {path}: made for latents of {m.nz} numbers, "
                          f"this generator's have {nz}; train one from ratings of this "
                          f"generator's images {FIX}")
+    made_for = m.meta.get("generator_sha256")
+    if generator_sha256 and made_for and made_for != generator_sha256:
+        raise TasteError(f"traversal.taste_model = {path}: learnt from ratings of another "
+                         f"world's pictures (generator {made_for[:12]}..., this one is "
+                         f"{generator_sha256[:12]}...); rate this world's pictures and train "
+                         f"a taste from them {FIX}")
     return m
 
 
-def from_config(cfg: TraversalConfig, nz: int) -> TasteModel | None:
-    """The model the config names (checked now, at start), or None."""
+def from_config(cfg: TraversalConfig, nz: int,
+                generator_sha256: str | None = None) -> TasteModel | None:
+    """The model the config names (checked now, at start, against this world), or None."""
     if cfg.taste_model is None:
         if cfg.taste > 0:
             log.warning("traversal.taste = %s but traversal.taste_model is null: no taste bias",
                         cfg.taste)
         return None
-    return load(cfg.taste_model, nz)
+    return load(cfg.taste_model, nz, generator_sha256)
 
 
 def stamp(cfg: TraversalConfig) -> tuple:

@@ -46,8 +46,11 @@ def test_missing_corrupt_or_foreign_models_name_the_file_and_the_fix(chain, tmp_
     bad = tmp_path / "corrupt.npz"
     bad.write_bytes(b"not a zip")
     other = taste.train(*synthetic(nz=8)).save(tmp_path / "other.npz")
+    foreign = taste.train(*synthetic())
+    foreign.meta["generator_sha256"] = "ab" * 32            # learnt in another world
+    foreign = foreign.save(tmp_path / "foreign.npz")
     for path, words in ((tmp_path / "missing.npz", "no such file"), (bad, "not a usable"),
-                        (other, "latents of 8 numbers")):
+                        (other, "latents of 8 numbers"), (foreign, "another world's pictures")):
         cfg = dataclasses.replace(config.Config().traversal, taste=0.5, taste_model=str(path))
         with pytest.raises(taste.TasteError) as e:
             Stream(chain, cfg, 4.0, seed=1)
@@ -118,6 +121,24 @@ def test_taste_command_learns_from_curated_ratings(tmp_path, capsys) -> None:  #
     model = taste.load(tmp_path / "taste.npz", 100)
     probe = r.standard_normal((200, 100)).astype(np.float32)
     assert ((model.score(probe) > 0.5) == (probe[:, 0] > 0)).mean() > 0.8
+    # stills carry their world: the taste records it, and refuses ratings of two worlds
+    world = "cd" * 32
+    store = bookmarks.Store.in_folder(tmp_path)
+    for i in range(3):
+        store.add(bookmarks.Bookmark(1, i, zs[i], world, "x", kind="still",
+                                     image=f"still-{i:04d}.png"))
+    store.close()
+    assert cli.main(["taste", "--from", str(tmp_path)]) == 0
+    assert taste.load(tmp_path / "taste.npz", 100).meta["generator_sha256"] == world
+    with pytest.raises(taste.TasteError, match="another world's pictures"):
+        taste.load(tmp_path / "taste.npz", 100, "ef" * 32)
+    assert taste.load(tmp_path / "taste.npz", 100, world).meta["ratings"] == 300
+    store = bookmarks.Store.in_folder(tmp_path)
+    store.add(bookmarks.Bookmark(1, 9, zs[9], "ef" * 32, "x", kind="still",
+                                 image="still-0009.png"))
+    store.close()
+    with pytest.raises(UserError, match="2 different worlds"):
+        cli.cmd_taste(cli_args(tmp_path))
     few = tmp_path / "few"
     store = bookmarks.Store.in_folder(few)
     store.rate("a.png", 1, zs[0])
