@@ -440,11 +440,11 @@ def shipped(nets: Nets, recipe: Recipe) -> nn.Module:
     return g.eval()
 
 
-def _sample_grid(nets: Nets, recipe: Recipe, z: torch.Tensor, path: Path) -> None:
+def _sample_grid(g: nn.Module, z: torch.Tensor, path: Path) -> None:
+    """An 8x8 grid of `g` (a `shipped` average) on the fixed latents."""
     from passersby.chain import to_uint8
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    g = shipped(nets, recipe)
     with torch.no_grad():
         pictures = to_uint8(g(z.to(next(g.parameters()).device)))
     data.write_png(path, data.grid(list(pictures)))
@@ -480,9 +480,8 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
                             if recipe.ada else None)
     started = time.perf_counter() - elapsed
     if steps is not None and steps < step:
-        back = _go_back(folder, nets, record, steps)
-        _sample_grid(nets, recipe, z_fixed, root / out / SAMPLES)
-        return _export(root, out, nets, back, report, dataset)
+        return _export(root, out, nets, _go_back(folder, nets, record, steps), report,
+                       dataset, z_fixed)
 
     def save() -> None:
         if recent:
@@ -499,7 +498,8 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
             step, elapsed = step + 1, time.perf_counter() - started
             recent = (recent + [losses])[-50:]
             if step % recipe.sample_every == 0:
-                _sample_grid(nets, recipe, z_fixed, folder / "samples" / f"step-{step:07d}.png")
+                _sample_grid(shipped(nets, recipe), z_fixed,
+                             folder / "samples" / f"step-{step:07d}.png")
             if step % recipe.checkpoint_every == 0:
                 record["history"].append([step, round(elapsed, 1),
                                           *(_mean(v) for v in zip(*recent)),
@@ -513,8 +513,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
         save()
         raise
     save()
-    _sample_grid(nets, recipe, z_fixed, root / out / SAMPLES)
-    return _export(root, out, nets, record, report, dataset)
+    return _export(root, out, nets, record, report, dataset, z_fixed)
 
 
 def _mean(values: tuple[float, ...]) -> float:
@@ -522,7 +521,8 @@ def _mean(values: tuple[float, ...]) -> float:
 
 
 def _export(root: Path, out: str, nets: Nets, record: dict, report: dict,
-            dataset: Path) -> dict:
+            dataset: Path, z_fixed: torch.Tensor) -> dict:
+    """The package: the shipped average (fp16), its sample grid and the manifest."""
     recipe, init = record["recipe"], nets.init
     crop = report["recipe"]
     images = (f"{crop.get('licence') or 'licence not stated'}; "
@@ -554,6 +554,7 @@ def _export(root: Path, out: str, nets: Nets, record: dict, report: dict,
         "fix": f"re-make it with `{made_by}`",
     }
     g = shipped(nets, Recipe(**recipe))
+    _sample_grid(g, z_fixed, root / out / SAMPLES)
     tensors = {k: v.half() if v.is_floating_point() else v
                for k, v in g.state_dict().items()}   # fp16: half the file, same pictures
     return weights.save_package(root, out, tensors, manifest)
