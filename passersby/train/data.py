@@ -34,6 +34,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 REPORT = "report.json"
 CONTACT = "contact.png"
 REASONS = ("no_face", "too_small", "cut_by_border", "unreadable")
+ALIGNED_REASONS = ("no_face", "too_small", "implausible_landmarks", "mostly_outside", "unreadable")
 
 
 class DataError(UserError, ValueError):
@@ -48,6 +49,9 @@ class CropRecipe:
     face_y: float = 0.5          # the face box's centre, as a fraction of the crop's height
     credit: str = ""             # e.g. "Images: The Metropolitan Museum of Art, Open Access (CC0)"
     licence: str = ""            # the images' licence, e.g. "CC0-1.0"
+    align: bool = True           # FFHQ-style squares from landmarks (train/align.py); else
+                                 # the Haar box's square (margin, face_y)
+    max_outside: float = 0.5     # aligned: reject when more of the square leaves the picture
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -151,6 +155,46 @@ def _prepare_out(out: Path, sizes: tuple[int, ...]) -> None:
                         f"you can write to") from None
 
 
+def _haar_crop(rgb: np.ndarray, recipe: CropRecipe) -> tuple[np.ndarray, dict] | str:
+    """The Haar box's square (margin, face_y), or the reason there is none."""
+    h, w = rgb.shape[:2]
+    box = largest_face(rgb, recipe.min_face)
+    square = crop_square(box, w, h, recipe.margin, recipe.face_y) if box else None
+    if box is None or max(box[2:]) < recipe.min_face or square is None:
+        return ("no_face" if box is None else "too_small" if max(box[2:]) < recipe.min_face
+                else "cut_by_border")
+    x0, y0, side = square
+    return rgb[y0:y0 + side, x0:x0 + side], {"face": list(box), "crop": [x0, y0, side],
+                                             "side": side}
+
+
+def _aligned_crop(rgb: np.ndarray, recipe: CropRecipe) -> tuple[np.ndarray, dict] | str:
+    """The landmark-aligned square (train/align.py), or the reason there is none. The Haar
+    box is looked for only where dlib's HOG detector finds no face."""
+    from passersby.train import align
+
+    try:
+        found = align.landmarks(rgb)
+        if found is None:
+            found = align.landmarks(rgb, largest_face(rgb, recipe.min_face))
+    except align.AlignUnavailable as e:
+        raise DataError(str(e)) from None
+    if found is None:
+        return "no_face"
+    lm, detector = found
+    eyes = float(np.hypot(*(lm[42:48].mean(0) - lm[36:42].mean(0))))
+    if eyes < recipe.min_face / 2:
+        return "too_small"
+    if not align.plausible(lm):
+        return "implausible_landmarks"
+    a = align.align(rgb, lm, detector)
+    if a.outside > recipe.max_outside:
+        return "mostly_outside"
+    return a.crop, {"detector": detector, "quad": np.round(a.quad, 1).tolist(),
+                    "outside": round(a.outside, 3), "eye_distance": round(eyes, 1),
+                    "side": int(a.crop.shape[0])}
+
+
 def make_dataset(images: Path, out: Path, recipe: CropRecipe = CropRecipe(),
                  progress: Callable[[int, int], None] | None = None) -> dict:
     """Detect, crop and write; returns the report (also written to DATASET/report.json)."""
@@ -162,7 +206,7 @@ def make_dataset(images: Path, out: Path, recipe: CropRecipe = CropRecipe(),
                         f"face's height within 0.2..0.8 of the crop (0.5: centred)")
     files = list_images(images)
     _prepare_out(out, recipe.sizes)
-    rejected = {r: 0 for r in REASONS}
+    rejected = {r: 0 for r in (ALIGNED_REASONS if recipe.align else REASONS)}
     crops: list[dict] = []
     sheet: list[np.ndarray] = []
     for i, path in enumerate(files):
@@ -173,23 +217,18 @@ def make_dataset(images: Path, out: Path, recipe: CropRecipe = CropRecipe(),
             log.warning("%s: unreadable image, skipped", path)
             rejected["unreadable"] += 1
             continue
-        h, w = rgb.shape[:2]
-        box = largest_face(rgb, recipe.min_face)
-        square = crop_square(box, w, h, recipe.margin, recipe.face_y) if box else None
-        reason = ("no_face" if box is None else "too_small" if max(box[2:]) < recipe.min_face
-                  else "cut_by_border" if square is None else None)
-        if reason:
-            rejected[reason] += 1
+        got = (_aligned_crop if recipe.align else _haar_crop)(rgb, recipe)
+        if isinstance(got, str):
+            rejected[got] += 1
             continue
-        x0, y0, side = square  # type: ignore[misc]
-        face = rgb[y0:y0 + side, x0:x0 + side]
+        face, info = got
         for size in recipe.sizes:
             small = resize(face, size)
             write_png(out / str(size) / f"{path.stem}.png", small)
             if size == recipe.sizes[0] and len(sheet) < 64:
                 sheet.append(resize(small, 64))
-        crops.append({"file": f"{path.stem}.png", "source": path.name, "face": list(box),
-                      "crop": [x0, y0, side], "upscaled": side < max(recipe.sizes)})
+        crops.append({"file": f"{path.stem}.png", "source": path.name, **info,
+                      "upscaled": face.shape[0] < max(recipe.sizes)})
     if progress:
         progress(len(files), len(files))
     if sheet:

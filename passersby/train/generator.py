@@ -69,7 +69,9 @@ MET_CREDIT = "Images: The Metropolitan Museum of Art, Open Access (CC0)"
 RECIPE_FLAGS = (("lr-g", "lr_g"), ("lr-d", "lr_d"), ("ema", "ema"), ("freeze-g", "freeze_g"),
                 ("d-norm", "d_norm"), ("r1", "r1"), ("r1-every", "r1_every"), ("ada", "ada"),
                 ("ada-target", "ada_target"), ("d-warmup", "d_warmup"),
-                ("g-params", "g_params"), ("anchor", "anchor"), ("ngf", "ngf"))
+                ("g-params", "g_params"), ("anchor", "anchor"), ("ngf", "ngf"),
+                ("d-arch", "d_arch"), ("d-size", "d_size"), ("beta1", "beta1"),
+                ("ndf", "ndf"))
 
 
 class TrainError(UserError, RuntimeError):
@@ -102,6 +104,10 @@ class Recipe:
     g_params: str = "all"        # of G's unfrozen layers, train "all" parameters or only
                                  # the BatchNorm scales and shifts ("bn"; stats frozen)
     anchor: float = 0.0          # weight of the pull toward the init's picture structure
+    d_arch: str = "dcgan"        # "dcgan" (logistic loss) or "projected": heads on frozen
+                                 # EfficientNet-Lite0 features (train/projected.py; hinge loss)
+    d_size: int = 128            # projected: the size the pictures are read at
+    beta1: float = 0.5           # Adam's first-moment decay, both networks
 
 
 DEFAULTS = asdict(Recipe())
@@ -181,6 +187,33 @@ def diff_augment(x: torch.Tensor, gen: torch.Generator, p: float = 1.0) -> torch
     return x * (~cut).to(x.dtype)
 
 
+def _discriminator(recipe: Recipe, nc: int) -> nn.Module:
+    if recipe.d_arch == "dcgan":
+        return Discriminator(recipe.ndf, nc, recipe.d_norm)
+    if recipe.d_arch != "projected":
+        raise TrainError(f"--d-arch {recipe.d_arch!r}: use 'dcgan' or 'projected'")
+    if recipe.d_size not in (64, 96, 128, 160, 192, 224, 256):
+        raise TrainError(f"--d-size {recipe.d_size}: use a multiple of 32 within 64..256 "
+                         f"(128: the lean default)")
+    from passersby.train import projected
+
+    try:
+        return projected.ProjectedDiscriminator(recipe.d_size, max(recipe.ndf, 32), recipe.seed)
+    except projected.BackboneUnavailable as e:
+        raise TrainError(str(e)) from None
+
+
+def d_losses(recipe: Recipe, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """D's loss from its logits on reals and fakes: logistic (dcgan) or hinge (projected)."""
+    if recipe.d_arch == "projected":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def g_loss(recipe: Recipe, fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean() if recipe.d_arch == "projected" else F.softplus(-fake).mean()
+
+
 def step_rng(seed: int, step: int) -> torch.Generator:
     """The random source of one step: a pure function of (seed, step)."""
     return torch.Generator().manual_seed((seed * 1_000_003 + step) % (1 << 63))
@@ -231,7 +264,7 @@ class Nets:
                 self.args = {"nz": 100, "ngf": recipe.ngf, "nc": 3, "size": recipe.size}
                 g, self.init = models.build("dcgan-generator", self.args), None
                 g.apply(_init_weights)
-            self.d = Discriminator(recipe.ndf, int(self.args["nc"]), recipe.d_norm).to(device)
+            self.d = _discriminator(recipe, int(self.args["nc"])).to(device)
         if int(self.args.get("size", 64)) != recipe.size:
             raise TrainError(f"--size {recipe.size}: the generator {init or 'architecture'} "
                              f"makes {self.args.get('size')} px pictures; use --size "
@@ -245,8 +278,16 @@ class Nets:
                 raise TrainError("--anchor pulls G toward the structure of its --init; "
                                  "give --init or drop --anchor")
             self.g0 = copy.deepcopy(self.g).eval().requires_grad_(False)
-        self.opt_g = torch.optim.Adam(trainable, recipe.lr_g, betas=(0.5, 0.999))
-        self.opt_d = torch.optim.Adam(self.d.parameters(), recipe.lr_d, betas=(0.5, 0.999))
+        betas = (recipe.beta1, 0.999 if recipe.d_arch == "dcgan" else 0.99)
+        self.opt_g = torch.optim.Adam(trainable, recipe.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), recipe.lr_d, betas=betas)
+
+    def frozen(self) -> dict:
+        """What of D is not in the checkpoint (the projected D's backbone and random
+        mixing): a resume must find the same."""
+        proj = getattr(self.d, "projector", None)
+        return {} if proj is None else {"projector_sha256": proj.fingerprint(),
+                                        "backbone_sha256": proj.backbone_sha256}
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return pack({"g": self.g, "d": self.d, "ema": self.ema},
@@ -306,7 +347,7 @@ def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
     z = torch.randn(recipe.batch, nets.g.nz, generator=gen).to(dev)
     fake = nets.g(z)                                                   # [B,3,S,S] f32 -1..1
     logits = nets.d(diff_augment(torch.cat([x, fake.detach()]), gen, p))
-    loss_d = F.softplus(-logits[:recipe.batch]).mean() + F.softplus(logits[recipe.batch:]).mean()
+    loss_d = d_losses(recipe, logits[:recipe.batch], logits[recipe.batch:])
     penalty = None
     if recipe.r1 > 0 and step % recipe.r1_every == 0:                  # lazy R1 on reals
         xr = x.detach().requires_grad_(True)
@@ -327,7 +368,7 @@ def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
             ada.update(signs=0.0, count=0, r_t=round(r_t, 4))
     if step < recipe.d_warmup:                                         # D learns first
         return loss_d.item(), 0.0
-    loss_g = F.softplus(-nets.d(diff_augment(fake, gen, p))).mean()
+    loss_g = g_loss(recipe, nets.d(diff_augment(fake, gen, p)))
     if nets.g0 is not None:                     # keep the init's faces: light/dark layout
         with torch.no_grad():
             want = structure(nets.g0(z))
@@ -470,7 +511,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
     real = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous().to(dev)
     nets = Nets(recipe, root, init, dev)
     folder = run_folder(root, out)
-    expect = {"recipe": asdict(recipe), "init": nets.init,
+    expect = {"recipe": asdict(recipe), "init": nets.init, **nets.frozen(),
               "data_sha256": hashlib.sha256(crops.tobytes()).hexdigest()}
     record = _resume(folder, nets, expect, DEFAULTS) or {**expect, "step": 0, "elapsed_s": 0.0,
                                                 "losses": [None, None], "history": []}

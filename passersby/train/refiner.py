@@ -85,7 +85,7 @@ def split(report: dict, recipe: Recipe) -> tuple[list[int], list[int], int]:
     """Indices of (training, held-out) crops among those large enough; how many too small."""
     train, held, small = [], [], 0
     for i, c in enumerate(report["crops"]):
-        if c["crop"][2] < recipe.min_side:
+        if c.get("side", c.get("crop", [0, 0, 0])[2]) < recipe.min_side:
             small += 1
             continue
         h = int(hashlib.sha256(c["file"].encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
