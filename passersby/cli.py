@@ -427,7 +427,8 @@ def cmd_train_measure(args: argparse.Namespace) -> int:
     root = weights.weights_dir(cfg.weights.dir)
     figures = measure.run(root, args.weights or cfg.weights.generator, Path(args.data),
                           args.samples, args.seed_train,
-                          Path(args.sheet) if args.sheet else None, args.device)
+                          Path(args.sheet) if args.sheet else None, args.device,
+                          not args.no_pretrained)
     print(json.dumps(figures, indent=1))
     return 0
 
@@ -614,6 +615,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--anchor", type=float, metavar="W",
                     help="generator: weight of a pull toward the --init's picture structure "
                          "(16x16 normalised luminance; the palette is free; default 0)")
+    sp.add_argument("--no-pretrained", dest="no_pretrained", action="store_true",
+                    help="measure: leave out the identity (dlib descriptor) and fidelity "
+                         "(EfficientNet-Lite2 Frechet distance, precision/recall) figures")
     sp.add_argument("--d-arch", dest="d_arch", choices=["dcgan", "projected"],
                     help="generator: the discriminator: dcgan (default; logistic loss) or "
                          "projected (heads on frozen EfficientNet-Lite0 features, hinge loss; "

@@ -20,6 +20,7 @@ from passersby.train import data
 MET = Path(os.environ.get("PASSERSBY_MET_IMAGES", Path(__file__).resolve().parents[2] / "shared"
                           / "datasets" / "met-portraits" / "images"))
 # four portraits with one clear face each (checked by eye on the contact sheet)
+HAAR = data.CropRecipe(align=False)
 FACES = ["image-10075.jpg", "image-10076.jpg", "image-10092.jpg", "image-10093.jpg"]
 
 
@@ -42,7 +43,7 @@ def test_crops_report_and_contact_sheet(paintings: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "ds"
     assert main(["train", "data", "--images", str(paintings), "--out", str(out),
-                 "--size", "64", "128", "--licence", "CC0-1.0"]) == 0
+                 "--size", "64", "128", "--licence", "CC0-1.0", "--no-align"]) == 0
     line = capsys.readouterr().out
     assert line.startswith("5 images read, 4 faces (67 %)"), line
     report = json.loads((out / data.REPORT).read_text())
@@ -70,16 +71,16 @@ def test_crops_report_and_contact_sheet(paintings: Path, tmp_path: Path,
 def test_rerun_replaces_crops_and_keeps_foreign_folders_safe(paintings: Path,
                                                             tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    data.make_dataset(paintings, out)
+    data.make_dataset(paintings, out, HAAR)
     (out / "64" / "stale.png").write_bytes(b"old")
-    report = data.make_dataset(paintings, out)
+    report = data.make_dataset(paintings, out, HAAR)
     assert sorted(p.name for p in (out / "64").iterdir()) == sorted(c["file"] for c in
                                                                      report["crops"])
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "thesis.txt").write_text("precious")
     with pytest.raises(UserError, match="not empty"):
-        data.make_dataset(paintings, foreign)
+        data.make_dataset(paintings, foreign, HAAR)
 
 
 def test_crop_geometry_rejects_cut_faces() -> None:
@@ -91,9 +92,10 @@ def test_crop_geometry_rejects_cut_faces() -> None:
 
 
 def test_tiny_faces_are_rejected(paintings: Path, tmp_path: Path) -> None:
-    report = data.make_dataset(paintings, tmp_path / "a")
+    report = data.make_dataset(paintings, tmp_path / "a", HAAR)
     biggest = max(max(c["face"][2:]) for c in report["crops"])
-    report = data.make_dataset(paintings, tmp_path / "b", data.CropRecipe(min_face=biggest + 1))
+    report = data.make_dataset(paintings, tmp_path / "b", data.CropRecipe(min_face=biggest + 1,
+                                                                         align=False))
     assert report["faces"] == 0 and report["rejected"]["too_small"] >= 1, report
 
 

@@ -44,7 +44,8 @@ def dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         Image.fromarray(im).save(folder / f"p{i}.png")
     monkeypatch.setattr(data, "largest_face", lambda rgb, min_face: (50, 50, 60, 60))
     out = tmp_path / "ds"
-    data.make_dataset(folder, out, data.CropRecipe(credit="test blobs", licence="CC0-1.0"))
+    data.make_dataset(folder, out, data.CropRecipe(credit="test blobs", licence="CC0-1.0",
+                                                   align=False))
     return out
 
 

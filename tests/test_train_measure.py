@@ -98,11 +98,11 @@ def test_cli_prints_json_and_draws_the_closest_pairs(tmp_path: Path, weights_roo
     for i, im in enumerate(pictures(12, 3)):
         Image.fromarray(im).resize((160, 160)).save(folder / f"p{i}.png")
     monkeypatch.setattr(data, "largest_face", lambda rgb, min_face: (50, 50, 60, 60))
-    data.make_dataset(folder, tmp_path / "ds")
+    data.make_dataset(folder, tmp_path / "ds", data.CropRecipe(align=False))
     monkeypatch.setenv("PASSERSBY_WEIGHTS", str(weights_root))
     sheet = tmp_path / "pairs.png"
     assert main(["train", "measure", "--weights", "dcgan64-standin", "--data",
-                 str(tmp_path / "ds"), "--samples", "24", "--sheet", str(sheet)]) == 0
+                 str(tmp_path / "ds"), "--samples", "24", "--sheet", str(sheet), "--no-pretrained"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["samples"] == 24 and figures["crops"] == 12
     assert set(figures["faces"]["generated"]) == {"haar", "eyes1", "eyes2"}

@@ -45,7 +45,8 @@ def dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(data, "largest_face", lambda rgb, min_face: next(boxes))
     out = tmp_path / "ds"
     data.make_dataset(folder, out, data.CropRecipe(sizes=(256,), min_face=40,
-                                                   credit="test paintings", licence="CC0-1.0"))
+                                                   credit="test paintings", licence="CC0-1.0",
+                                                   align=False))
     return out
 
 

@@ -243,6 +243,23 @@ def measure(samples: np.ndarray, crops: np.ndarray, seed: int = 0,
     return out
 
 
+def _pretrained_bar(figures: dict) -> None:
+    """Issue 14's bar on the identity and fidelity figures, into figures['bar']."""
+    ident, fid = figures["identity"], figures["fidelity"]
+    checks = {
+        "identity_mean_distance_ratio": (ident["ratio_mean_distance"], ">=", 0.9),
+        "same_person_share_ratio": (ident["ratio_same_person"], "<=", 2.0),
+        "frechet_ratio": (fid["ratio_frechet"], "<=", 2.0),
+        "recall": (fid["generated_vs_half"]["recall"], ">=", 0.4),
+        "precision": (fid["generated_vs_half"]["precision"], ">=", 0.6),
+    }
+    for name, (value, op, bound) in checks.items():
+        ok = value >= bound if op == ">=" else value <= bound
+        figures["bar"][name] = {"value": value, ("at_least" if op == ">=" else "at_most"): bound,
+                                "ok": ok}
+    figures["meets_bar"] = all(c["ok"] for c in figures["bar"].values())
+
+
 # -- pictures ------------------------------------------------------------------------
 
 def pair_sheet(samples: np.ndarray, crops: np.ndarray, pairs: list, path: Path,
@@ -282,7 +299,7 @@ def generate(root: Path, package: str, count: int, seed: int = 0,
 
 
 def run(root: Path, package: str, dataset: Path, count: int = 1000, seed: int = 0,
-        sheet: Path | None = None, device: str = "cpu") -> dict:
+        sheet: Path | None = None, device: str = "cpu", pretrained: bool = True) -> dict:
     """Measure a package against the crops of DATASET; figures as a JSON-able dict."""
     from passersby.train import data
 
@@ -291,6 +308,14 @@ def run(root: Path, package: str, dataset: Path, count: int = 1000, seed: int = 
     if samples.shape[1] != crops.shape[1]:
         crops, _ = data.load_crops(dataset, samples.shape[1])
     figures = measure(samples, crops, seed)
+    if pretrained:
+        from passersby.train import yardsticks
+
+        try:
+            figures.update(yardsticks.measure(samples, crops, seed))
+        except yardsticks.YardstickUnavailable as e:
+            raise data.DataError(f"{e} (or give --no-pretrained for the other figures)") from None
+        _pretrained_bar(figures)
     pairs = figures["memorisation"].pop("_pairs")
     figures["memorisation"]["closest"] = [
         {"sample": i, "crop": j, "mirrored": m, "distance": round(d, 4)}

@@ -1,0 +1,200 @@
+"""The training extra's pretrained parts: landmark alignment, the projected
+discriminator (and its exact resume), and the identity / fidelity yardsticks."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+pytest.importorskip("dlib", reason="the training extra (dlib-bin) is not installed")
+pytest.importorskip("efficientnet_lite_pytorch", reason="the training extra is not installed")
+
+from passersby.train import align, data, generator, projected, yardsticks  # noqa: E402
+from passersby.train.generator import Recipe, train  # noqa: E402
+
+MET = Path(os.environ.get("PASSERSBY_MET_IMAGES", Path(__file__).resolve().parents[2] / "shared"
+                          / "datasets" / "met-portraits" / "images"))
+FACES = ["image-10075.jpg", "image-10076.jpg", "image-10092.jpg", "image-10093.jpg"]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _met(name: str) -> np.ndarray:
+    if not MET.is_dir():
+        pytest.skip(f"{MET} is absent (the shared Met portraits are not on this machine)")
+    rgb = data.read_rgb(MET / name)
+    assert rgb is not None
+    return rgb
+
+
+def _eyes(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return lm[36:42].mean(0), lm[42:48].mean(0)
+
+
+def test_aligned_square_levels_the_eyes_and_places_them_alike() -> None:
+    """Landmarks read again on the aligned crop: eyes level, at the same place in every
+    crop (FFHQ's square: the eyes at ~0.4 of the height, ~1/4 of the side apart)."""
+    places = []
+    for name in FACES:
+        rgb = _met(name)
+        found = align.landmarks(rgb)
+        assert found is not None and found[1] == "hog"
+        lm, _ = found
+        assert align.plausible(lm)
+        a = align.align(rgb, lm)
+        crop = np.asarray(Image.fromarray(a.crop).resize((256, 256), Image.BICUBIC))
+        again = align.landmarks(crop)
+        assert again is not None, name
+        left, right = _eyes(again[0])
+        tilt = np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0]))
+        assert abs(tilt) < 4, (name, tilt)
+        places.append([*(left + right) / 2 / 256, np.hypot(*(right - left)) / 256])
+    places = np.array(places)
+    assert np.all(np.abs(places[:, 0] - 0.5) < 0.05), places     # centred across
+    assert np.all(np.abs(places[:, 1] - 0.42) < 0.08), places    # eyes a little above the middle
+    assert np.all(np.abs(places[:, 2] - 0.25) < 0.06), places    # a quarter of the side apart
+    assert places[:, 1].std() < 0.03 and places[:, 2].std() < 0.03
+
+
+def test_square_leaving_the_painting_is_reflected_and_blurred_not_black() -> None:
+    rgb = _met(FACES[0])
+    lm, _ = align.landmarks(rgb)
+    left = int(align.quad_of(lm)[:, 0].min())
+    cut = rgb[:, left + 60:]                                     # the painting cut at the face
+    moved = lm - [left + 60, 0]
+    a = align.align(cut, moved)
+    assert 0.05 < a.outside < 0.5, a.outside
+    side = a.crop.shape[0]
+    pad = a.crop[:, : side // 10].astype(float)                  # the extension's far edge
+    assert pad.mean() > 25 and pad.min() > 0, "the padding must not be black"
+    # blurred: the extension's fine detail is well under the picture's
+    fine = lambda x: np.abs(np.diff(x.mean(2), axis=1)).mean()   # noqa: E731
+    assert fine(pad) < 0.6 * fine(a.crop[:, side // 3: 2 * side // 3].astype(float))
+
+
+def test_dataset_counts_rejections_by_reason(tmp_path: Path) -> None:
+    folder = tmp_path / "paintings"
+    folder.mkdir()
+    for name in FACES:
+        _met(name)
+        os.symlink(MET / name, folder / name)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    Image.new("RGB", (400, 400), (120, 90, 60)).save(folder / "blank.png")
+    small = np.asarray(Image.fromarray(_met(FACES[1])).resize((200, 250)))
+    Image.fromarray(small).save(folder / "small.png")            # eyes ~10 px apart
+    report = data.make_dataset(folder, tmp_path / "ds", data.CropRecipe(sizes=(64, 128)))
+    assert report["faces"] == 4 and report["rejected"]["unreadable"] == 1
+    assert report["rejected"]["no_face"] == 1 and report["rejected"]["too_small"] == 1
+    assert set(report["rejected"]) == set(data.ALIGNED_REASONS)
+    assert all(c["detector"] == "hog" and len(c["quad"]) == 4 for c in report["crops"])
+    crops, _ = data.load_crops(tmp_path / "ds", 128)
+    assert crops.shape == (4, 128, 128, 3)
+
+
+def test_backbone_conversion_classifies_portraits_as_dress() -> None:
+    """The converted ImageNet weights see what a portrait shows: among the top five
+    classes of each painting, a garment or accessory (suit, bow tie, wig, cloak, ...)."""
+    net, digest = projected.load_backbone()
+    assert len(digest) == 64
+    dress = {399, 400, 452, 457, 501, 568, 578, 601, 617, 652, 834, 869, 903, 906, 921}
+    hits = 0
+    for name in FACES:
+        im = np.asarray(Image.fromarray(_met(name)).resize((224, 224)), np.float32)
+        x = torch.from_numpy((im - 127.0) / 128.0).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            top = set(net(x)[0].topk(5).indices.tolist())
+        hits += bool(top & dress)
+    assert hits >= 3, hits
+
+
+def test_projected_discriminator_trains_only_its_heads() -> None:
+    d = projected.ProjectedDiscriminator(size=64, width=32, seed=3)
+    assert all(k.startswith("heads.") for k in d.state_dict())
+    assert sum(p.numel() for p in d.parameters()) < 400_000
+    x = torch.rand(2, 3, 64, 64, requires_grad=True) * 2 - 1
+    x.retain_grad()
+    out = d(x)
+    assert out.shape == (2,)
+    out.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0       # G gets a gradient
+    assert all(p.grad is None for p in d.projector.parameters())
+    same = projected.ProjectedDiscriminator(size=64, width=32, seed=3)
+    other = projected.ProjectedDiscriminator(size=64, width=32, seed=4)
+    assert same.projector.fingerprint() == d.projector.fingerprint()
+    assert other.projector.fingerprint() != d.projector.fingerprint()
+
+
+def _blobs(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "blobs"
+    folder.mkdir()
+    for i in range(6):
+        im = np.zeros((64, 64, 3), np.uint8) + rng.integers(0, 255, 3, dtype=np.uint8)
+        yy, xx = np.mgrid[:64, :64]
+        im[(yy - 32) ** 2 + (xx - 32) ** 2 < 15 ** 2] = rng.integers(0, 255, 3, dtype=np.uint8)
+        (folder / "64").mkdir(exist_ok=True)
+        Image.fromarray(im).save(folder / "64" / f"p{i}.png")
+    report = {"images_listed": 6, "images_read": 6, "faces": 6, "source_folder": "blobs",
+              "rejected": {}, "recipe": {"sizes": [64], "credit": "test", "licence": "CC0-1.0"},
+              "crops": [{"file": f"p{i}.png"} for i in range(6)]}
+    (folder / data.REPORT).write_text(json.dumps(report))
+    return folder
+
+
+def test_projected_run_resumes_exactly_and_checks_its_frozen_part(tmp_path: Path) -> None:
+    dataset, root = _blobs(tmp_path), tmp_path / "weights"
+    recipe = Recipe(batch=4, ngf=8, ndf=8, checkpoint_every=2, sample_every=2,
+                    d_arch="projected", d_size=64, beta1=0.0)
+    whole = train(root, dataset, "whole", recipe, steps=4)
+    train(root, dataset, "cut", recipe, steps=2)
+    resumed = train(root, dataset, "cut", recipe, steps=4)
+    assert resumed["tensors_sha256"] == whole["tensors_sha256"]
+    folder = root / "cut" / generator.TRAIN_DIR
+    record = json.loads((folder / "checkpoint.json").read_text())
+    tensors = load_file(str(folder / record["file"]))
+    assert not any("projector" in k or "_blocks" in k for k in tensors)   # compact
+    assert len(record["projector_sha256"]) == 64
+    record["projector_sha256"] = "0" * 64                     # another backbone or mixing
+    (folder / "checkpoint.json").write_text(json.dumps(record))
+    with pytest.raises(generator.TrainError, match="projector_sha256"):
+        train(root, dataset, "cut", recipe, steps=6)
+    assert whole["recipe"]["d_arch"] == "projected"
+    assert "--d-arch projected" in whole["made_by"]
+
+
+def test_identity_descriptor_tells_sitters_apart_and_one_sitter_together() -> None:
+    faces = []
+    for name in FACES:
+        rgb = _met(name)
+        lm, _ = align.landmarks(rgb)
+        faces.append(np.asarray(Image.fromarray(align.align(rgb, lm).crop).resize((64, 64))))
+    faces = np.stack(faces)
+    jittered = np.clip(faces.astype(int) + 12, 0, 255).astype(np.uint8)[:, :, ::-1]  # mirror
+    d, found = yardsticks.descriptors(np.concatenate([faces, jittered]))
+    assert found >= 0.75
+    own = np.linalg.norm(d[:4] - d[4:], axis=1)                 # each sitter vs itself
+    pair = yardsticks._pairwise(d[:4])[np.triu_indices(4, 1)]   # four different sitters
+    assert own.max() < yardsticks.SAME_PERSON < pair.mean(), (own, pair)
+    fig = yardsticks.identity_figures(d)
+    assert fig["distinct_sitters"] == 4 and fig["of"] == 8
+
+
+def test_frechet_and_precision_recall_on_known_sets() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(200, 8))
+    b = rng.normal(size=(200, 8))
+    far = rng.normal(size=(200, 8)) + 3.0
+    assert yardsticks.frechet(a, a) < 1e-6
+    assert yardsticks.frechet(a, b) < 1.5 < yardsticks.frechet(a, far)
+    p, r = yardsticks.precision_recall(b, a)
+    assert p > 0.7 and r > 0.7
+    narrow = a[:, :] * 0.05                                      # a collapsed "generator"
+    p, r = yardsticks.precision_recall(narrow, a)
+    assert p > 0.9 and r < 0.2, (p, r)
+    p, r = yardsticks.precision_recall(far, a)
+    assert p < 0.1 and r < 0.1
