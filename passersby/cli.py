@@ -433,13 +433,27 @@ def cmd_train_measure(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_carry(args: argparse.Namespace) -> int:
+    from passersby import weights
+    from passersby.train import generator
+
+    _need(args, "out")
+    root = weights.weights_dir(_load_config(args).weights.dir)
+    path = generator.carry(root, args.out)
+    record = json.loads(path.read_text(encoding="utf-8"))
+    print(f"carried step {record['step']} of {args.out} to {path.parent}: commit that folder; "
+          f"on another machine the same `train generator` command continues from it")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from passersby import weights
     from passersby.train.encoder import Recipe, train
 
     if args.what != "encoder":
         return {"data": cmd_train_data, "generator": cmd_train_generator,
-                "refiner": cmd_train_refiner, "measure": cmd_train_measure}[args.what](args)
+                "refiner": cmd_train_refiner, "measure": cmd_train_measure,
+                "carry": cmd_train_carry}[args.what](args)
     cfg = _load_config(args)
     root = weights.weights_dir(cfg.weights.dir)
     gen = args.weights or cfg.weights.generator
@@ -548,11 +562,14 @@ def parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("train", help="train networks")
     common(sp, state=False)
-    sp.add_argument("what", choices=["encoder", "data", "generator", "refiner", "measure"],
+    sp.add_argument("what", choices=["encoder", "data", "generator", "refiner", "measure",
+                                     "carry"],
                     help="data: face crops of a folder of pictures; generator: a GAN on "
                          "them; encoder: the feedback encoder of a generator; refiner: the "
                          "64 -> 256 px painter on 256 px crops; measure: face rates, "
-                         "memorisation and diversity of a generator package (JSON)")
+                         "memorisation, diversity, identity and fidelity of a generator "
+                         "package (JSON); carry: copy a run's latest checkpoint to "
+                         "weights/OUT/carried/ to commit, so another machine continues it")
     sp.add_argument("--weights", help="encoder: generator package (default: weights.generator); "
                                       "refiner: the generator shown in its sample strips")
     sp.add_argument("--samples", type=int, default=1000,

@@ -198,3 +198,22 @@ def test_frechet_and_precision_recall_on_known_sets() -> None:
     assert p > 0.9 and r < 0.2, (p, r)
     p, r = yardsticks.precision_recall(far, a)
     assert p < 0.1 and r < 0.1
+
+
+def test_a_carried_checkpoint_continues_the_run_on_another_machine(tmp_path: Path) -> None:
+    """`train carry` copies the latest checkpoint to weights/OUT/carried/ (what is
+    committed); a machine with only that folder continues the run exactly."""
+    dataset, here = _blobs(tmp_path), tmp_path / "here"
+    recipe = Recipe(batch=4, ngf=8, ndf=8, checkpoint_every=2, sample_every=2)
+    whole = train(here, dataset, "whole", recipe, steps=4)
+    train(here, dataset, "run", recipe, steps=2)
+    carried = generator.carry(here, "run")
+    assert json.loads(carried.read_text())["step"] == 2
+    there = tmp_path / "there"                                   # a fresh clone: only carried/
+    (there / "run").mkdir(parents=True)
+    import shutil
+    shutil.copytree(here / "run" / generator.CARRIED, there / "run" / generator.CARRIED)
+    resumed = train(there, dataset, "run", recipe, steps=4)
+    assert resumed["tensors_sha256"] == whole["tensors_sha256"]
+    with pytest.raises(generator.TrainError, match="no checkpoint"):
+        generator.carry(there, "nothing-here")

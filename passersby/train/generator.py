@@ -442,6 +442,52 @@ def _resume(folder: Path, nets: Nets, expect: dict, defaults: dict | None = None
     return record
 
 
+CARRIED = "carried"
+
+
+def carry(root: Path, out: str) -> Path:
+    """Copy the run's latest checkpoint (tensors + record) to `<root>/<out>/carried/`, the
+    folder to commit, so that the run can continue on a machine that holds only what is
+    committed (`train` adopts it when its own run folder is empty). Safe while the run
+    goes on: the record is read first, then the file it names (a save in between is
+    retried)."""
+    folder, dest = root / out / TRAIN_DIR, root / out / CARRIED
+    for _ in range(5):
+        try:
+            record = json.loads((folder / "checkpoint.json").read_text(encoding="utf-8"))
+            tensors = (folder / record["file"]).read_bytes()
+        except FileNotFoundError:
+            time.sleep(1.0)
+            continue
+        except (OSError, ValueError, KeyError) as e:
+            raise TrainError(f"{folder}: no readable checkpoint to carry ({e})") from None
+        dest.mkdir(parents=True, exist_ok=True)
+        for old in dest.glob("checkpoint-*.safetensors"):
+            if old.name != record["file"]:
+                old.unlink()
+        tmp = dest / (record["file"] + ".tmp")
+        tmp.write_bytes(tensors)
+        os.replace(tmp, dest / record["file"])
+        tmp = dest / "checkpoint.json.tmp"
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, dest / "checkpoint.json")
+        return dest / "checkpoint.json"
+    raise TrainError(f"{folder}: no checkpoint to carry (the run has not saved one yet)")
+
+
+def _adopt_carried(root: Path, out: str, folder: Path) -> None:
+    """A carried checkpoint (committed from another machine) starts the run folder when
+    that is empty."""
+    src = root / out / CARRIED
+    if (folder / "checkpoint.json").exists() or not (src / "checkpoint.json").exists():
+        return
+    record = json.loads((src / "checkpoint.json").read_text(encoding="utf-8"))
+    (folder / record["file"]).write_bytes((src / record["file"]).read_bytes())
+    (folder / "checkpoint.json").write_text(json.dumps(record, indent=1) + "\n",
+                                            encoding="utf-8")
+    log.info("continuing the carried run of %s at step %d", out, record["step"])
+
+
 def check_budget(steps: int | None, minutes: float | None) -> None:
     if (steps is None) == (minutes is None):
         raise TrainError("give exactly one budget: --steps N or --minutes M")
@@ -511,6 +557,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
     real = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous().to(dev)
     nets = Nets(recipe, root, init, dev)
     folder = run_folder(root, out)
+    _adopt_carried(root, out, folder)
     expect = {"recipe": asdict(recipe), "init": nets.init, **nets.frozen(),
               "data_sha256": hashlib.sha256(crops.tobytes()).hexdigest()}
     record = _resume(folder, nets, expect, DEFAULTS) or {**expect, "step": 0, "elapsed_s": 0.0,
