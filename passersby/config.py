@@ -141,7 +141,7 @@ class LookConfig:
     # Sizes are thousandths of the portrait's height, so every screen shows one painting.
     detail: float = _f(0.8, 0.0, 1.0, doc="strength of the painted detail; 0 = off")
     detail_taps: int = _f(0, 0, 16, doc="stroke samples each side; 0 = by device (GPU 8, "
-                                         "software renderer 3)")
+                                         "software renderer 2)")
     stroke_length: float = _f(14.0, 1.0, 100.0, doc="brush stroke length, 1/1000 of height")
     stroke_width: float = _f(1.4, 0.2, 20.0, doc="bristle width, 1/1000 of the height")
     stroke_drag: float = _f(0.7, 0.0, 1.0, doc="colour a stroke carries across the form")

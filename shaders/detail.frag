@@ -32,9 +32,15 @@ uniform float crack_px;       // crack cell size
 
 out vec4 color;
 
+// 32 random bits of a cell: one hash (a software rasteriser pays per hash), the cell
+// index in a 65536-wide plane, salted per pattern.
+uint cell_bits(vec2 cell, uint salt) {
+    uvec2 c = uvec2(ivec2(cell) + 32768);
+    return pcg_hash(c.x + (c.y << 16u) + salt * 0x9E3779B9u);
+}
+
 float cell_noise(vec2 q, float cell, uint salt) {      // white noise, -1..1, per cell
-    uvec2 c = uvec2(ivec2(floor(q / cell)) + 65536);
-    return float(hash_bits(c, salt) & 0xFFFFu) * (2.0 / 65535.0) - 1.0;
+    return float(cell_bits(floor(q / cell), salt) & 0xFFFFu) * (2.0 / 65535.0) - 1.0;
 }
 
 // Line integral of the noise along t through q: fine bristles and wider bands.
@@ -53,10 +59,9 @@ float strokes(vec2 q, vec2 t) {
 float weave(vec2 q) {                                   // plain weave, 0..1 height
     vec2 u = q / weave_px;
     vec2 f = fract(u);
-    float over = mod(floor(u.x) + floor(u.y), 2.0);
-    float warp = sin(3.14159 * f.x) * (0.55 + 0.45 * sin(3.14159 * f.y));
-    float weft = sin(3.14159 * f.y) * (0.55 + 0.45 * sin(3.14159 * f.x));
-    return mix(warp, weft, over);
+    vec2 arch = 4.0 * f * (1.0 - f);                    // a thread's round profile
+    float over = mod(floor(u.x) + floor(u.y), 2.0);     // warp over weft, then under
+    return mix(arch.x * (0.55 + 0.45 * arch.y), arch.y * (0.55 + 0.45 * arch.x), over);
 }
 
 float cracks(vec2 q) {                                  // 1 on a crack, 0 elsewhere
@@ -66,7 +71,7 @@ float cracks(vec2 q) {                                  // 1 on a crack, 0 elsew
     for (int j = -1; j <= 1; ++j) {
         for (int i = -1; i <= 1; ++i) {
             vec2 c = b + vec2(i, j);
-            uint h = hash_bits(uvec2(ivec2(c) + 65536), 41u);
+            uint h = cell_bits(c, 41u);
             vec2 site = c + vec2(float(h & 0xFFFFu), float(h >> 16u)) / 65535.0;
             float d = length(u - site);
             f2 = min(max(d, f1), f2);
@@ -89,12 +94,14 @@ void main() {
     vec2 t = vec2(-g.y, g.x);                            // along it: the stroke
     float n = strokes(q, t);
     vec2 off = g * drag_texels / vec2(textureSize(work_tex, 0));
-    vec3 side = n > 0.0 ? texture(work_tex, st + off).rgb : texture(work_tex, st - off).rgb;
+    vec3 side = texture(work_tex, st + (n > 0.0 ? off : -off)).rgb;   // one fetch
     vec3 c = mix(base, side, clamp(abs(n) * drag * strength, 0.0, 1.0));
     float h = impasto * n + canvas * weave(q);           // the height field, lit
     float relief = (-dFdx(h) + dFdy(h)) * 0.7071;
     c *= 1.0 + 0.25 * strength * relief;
     c = mix(c, c * vec3(1.0, 0.94, 0.78), strength * varnish);
-    c *= 1.0 - 0.45 * strength * craquelure * cracks(q);
+    if (craquelure > 0.0) {          // uniform: skipped by the whole band when off
+        c *= 1.0 - 0.45 * strength * craquelure * cracks(q);
+    }
     color = vec4(clamp(c, 0.0, 1.0), 1.0);
 }

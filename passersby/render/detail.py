@@ -11,7 +11,7 @@ cost stays at the floor.
 
 Device switch: on a software renderer (llvmpipe) the detail pass is the costliest
 thing a keyframe does, so it runs in bands of BAND_PX pixels and with fewer stroke
-samples (`look.detail_taps: 0` = 3); on a GPU it is microseconds: one band, 8.
+samples (`look.detail_taps: 0` = 2); on a GPU it is microseconds: one band, 8.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import moderngl
 
 BAND_PX = 1 << 18           # output pixels per detail band on a software renderer
 SOFTWARE = ("llvmpipe", "softpipe", "swiftshader", "software")
-TAPS_GPU, TAPS_SOFTWARE = 8, 3
+TAPS_GPU, TAPS_SOFTWARE = 8, 2
 FLOW_LOD = 2.0              # tensor mip level read: smoothed over ~4 work pixels
 DRAG_TEXELS = 1.5           # how far (work texels) a stroke fetches its neighbour's colour
 
@@ -68,7 +68,7 @@ class DetailMixin:
             if obj is not None:
                 obj.release()
         self._flow = self.ctx.texture((size, size), 4, dtype="f2")
-        self._flow.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+        self._flow.filter = (moderngl.LINEAR_MIPMAP_NEAREST, moderngl.LINEAR)  # 4 taps, not 8
         self._flow.repeat_x = self._flow.repeat_y = False
         self._flow_fbo = self.ctx.framebuffer(color_attachments=[self._flow])
 
@@ -118,6 +118,7 @@ class DetailMixin:
         if band == 0:
             self._pass("structure", self._flow_fbo, (painted,))
             self._flow.build_mipmaps()
+            self._flow.filter = (moderngl.LINEAR_MIPMAP_NEAREST, moderngl.LINEAR)
         n = self.detail_bands()
         w, h = self._detail_size
         y0, y1 = h * band // n, h * (band + 1) // n
