@@ -16,13 +16,14 @@ detail on this renderer (structure pass + every band, ctx.finish()ed), and with
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-import common
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
 
 MET = common.ROOT.parent / "shared" / "datasets" / "met-portraits" / "images"
 if not MET.is_dir():
