@@ -5,7 +5,9 @@
 // line integral of a fixed white-noise field (bristles, and wider paint bands)
 // gives streaks; a streak drags the colour of its neighbour across the form, as a
 // loaded brush does; the streaks and a plain canvas weave are a height field lit
-// from the upper left (impasto); a varnish tint and, if asked, craquelure on top.
+// from the upper left (impasto); a varnish tint. Craquelure is its own pass
+// (craquelure.frag), drawn over this one only when asked: a software rasteriser
+// pays for code behind a uniform branch too.
 // Sizes are in output pixels (the pipeline scales the look's thousandths of the
 // portrait height). The noise field is the same for every keyframe, so the
 // dissolve between two painted keyframes does not shimmer.
@@ -27,17 +29,8 @@ uniform float impasto;        // relief of the strokes
 uniform float canvas;         // relief of the weave
 uniform float weave_px;       // thread spacing
 uniform float varnish;        // amber varnish, 0..1
-uniform float craquelure;     // crack darkness, 0..1
-uniform float crack_px;       // crack cell size
 
 out vec4 color;
-
-// 32 random bits of a cell: one hash (a software rasteriser pays per hash), the cell
-// index in a 65536-wide plane, salted per pattern.
-uint cell_bits(vec2 cell, uint salt) {
-    uvec2 c = uvec2(ivec2(cell) + 32768);
-    return pcg_hash(c.x + (c.y << 16u) + salt * 0x9E3779B9u);
-}
 
 float cell_noise(vec2 q, float cell, uint salt) {      // white noise, -1..1, per cell
     return float(cell_bits(floor(q / cell), salt) & 0xFFFFu) * (2.0 / 65535.0) - 1.0;
@@ -64,23 +57,6 @@ float weave(vec2 q) {                                   // plain weave, 0..1 hei
     return mix(arch.x * (0.55 + 0.45 * arch.y), arch.y * (0.55 + 0.45 * arch.x), over);
 }
 
-float cracks(vec2 q) {                                  // 1 on a crack, 0 elsewhere
-    vec2 u = q / crack_px;
-    vec2 b = floor(u);
-    float f1 = 9.0, f2 = 9.0;
-    for (int j = -1; j <= 1; ++j) {
-        for (int i = -1; i <= 1; ++i) {
-            vec2 c = b + vec2(i, j);
-            uint h = cell_bits(c, 41u);
-            vec2 site = c + vec2(float(h & 0xFFFFu), float(h >> 16u)) / 65535.0;
-            float d = length(u - site);
-            f2 = min(max(d, f1), f2);
-            f1 = min(d, f1);
-        }
-    }
-    return 1.0 - smoothstep(0.0, 1.2 / crack_px, f2 - f1);
-}
-
 void main() {
     vec2 q = gl_FragCoord.xy;
     vec2 st = 0.5 + (q / size - 0.5) * crop;
@@ -100,8 +76,5 @@ void main() {
     float relief = (-dFdx(h) + dFdy(h)) * 0.7071;
     c *= 1.0 + 0.25 * strength * relief;
     c = mix(c, c * vec3(1.0, 0.94, 0.78), strength * varnish);
-    if (craquelure > 0.0) {          // uniform: skipped by the whole band when off
-        c *= 1.0 - 0.45 * strength * craquelure * cracks(q);
-    }
     color = vec4(clamp(c, 0.0, 1.0), 1.0);
 }

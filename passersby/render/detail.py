@@ -4,7 +4,8 @@ keyframe once more, at the size its portrait has on the screen.
 Per keyframe, after the work-size passes (upsample, Kuwahara, grade): the structure
 pass takes the graded picture's structure tensor at work size (its mipmaps smooth
 it), then the detail pass (shaders/detail.frag) paints strokes along the form, a
-canvas and varnish into an output-size texture, in horizontal bands spread over
+canvas and varnish into an output-size texture (and shaders/craquelure.frag its
+cracks over it, when asked), in horizontal bands spread over
 displayed frames like the work-size painting. The present pass then only
 dissolves two such textures, one texel each per output pixel, so the per-frame
 cost stays at the floor.
@@ -106,9 +107,10 @@ class DetailMixin:
                   "weave_px": max(look.canvas_weave * unit, 2.5),
                   "varnish": float(look.varnish), "craquelure": float(look.craquelure),
                   "crack_px": max(look.crack_size * unit, 4.0)}
-        for name, value in values.items():
-            if name in prog:
-                prog[name].value = value
+        for program in (prog, self.programs.get("craquelure")):
+            for name, value in values.items():
+                if name in program:
+                    program[name].value = value
         if "src_tex" in self.programs.get("structure"):
             self.programs.get("structure")["src_tex"].value = 0
 
@@ -122,4 +124,10 @@ class DetailMixin:
         n = self.detail_bands()
         w, h = self._detail_size
         y0, y1 = h * band // n, h * (band + 1) // n
-        self._pass("detail", self._detail_fbos[into], (painted, self._flow), (0, y0, w, y1 - y0))
+        box = (0, y0, w, y1 - y0)
+        self._pass("detail", self._detail_fbos[into], (painted, self._flow), box)
+        if self.look.craquelure > 0.0:                 # multiplied over the band
+            self.ctx.enable(moderngl.BLEND)
+            self.ctx.blend_func = moderngl.ZERO, moderngl.SRC_COLOR
+            self._pass("craquelure", self._detail_fbos[into], (), box)
+            self.ctx.disable(moderngl.BLEND)
