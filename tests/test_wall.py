@@ -211,3 +211,44 @@ def test_two_screens_with_two_tastes_lean_apart(chain, tmp_path: Path) -> None: 
         s = Stream(chain, plan.cfg.traversal, 4.0, plan.cfg.stream.seed)
         means.append(np.mean([s.next_frame().image.mean() for _ in range(200)]))
     assert (means[0] - means[1]) / bright.std() > 1.0, (means, bright.std())
+
+
+def test_detail_bands_are_painted_over_frames_then_dissolve() -> None:
+    """A pushed keyframe: work-size steps, then the detail bands (3 for this 0.72 Mpx
+    portrait on a software renderer, 1 on a GPU), one per displayed frame, holding the old picture;
+    then the dissolve runs monotonically to the new one."""
+    from passersby.render.pipeline import Pipeline
+
+    size = (900, 1130)
+    off = offscreen_or_skip(size)
+    try:
+        look = dataclasses.replace(LOOK, morph_curve="linear", impasto=0.0, canvas=0.0,
+                                   varnish=0.0, stroke_drag=0.0, vignette=0.0)
+        pipe = Pipeline(off.ctx, look, (64, 64))
+        pipe.set_keyframes(np.full((64, 64, 3), 40, np.uint8), np.full((64, 64, 3), 200, np.uint8))
+        for i in (13, 14, 15):
+            pipe.render(off.fbo, i / 15, 0.0)
+        old = float(off.read()[size[1] // 2, size[0] // 2, 0])
+        pipe.push_keyframe(np.full((64, 64, 3), 90, np.uint8))
+        n = pipe.steps
+        import math
+
+        from passersby.render.detail import BAND_PX
+        from passersby.render.pipeline import portrait_rect
+
+        _, _, w, h = portrait_rect(size, look)
+        assert n == pipe.paint_steps + (math.ceil(w * h / BAND_PX) if pipe.software else 1) >= 5
+        seen = []
+        for i in range(15):
+            pipe.render(off.fbo, i / 15, 0.0)
+            seen.append((pipe.painting, float(off.read()[size[1] // 2, size[0] // 2, 0])))
+        painting = [p for p, _ in seen]
+        assert painting[:n] == [True] * (n - 1) + [False], painting
+        assert all(abs(v - old) <= 1 for _, v in seen[:n]), (old, seen)
+        values = [v for _, v in seen]
+        assert all(b <= a + 1 for a, b in zip(values, values[1:]))
+        pipe.render(off.fbo, 1.0, 0.0)
+        assert float(off.read()[size[1] // 2, size[0] // 2, 0]) < old - 60    # the new, darker one
+        pipe.release()
+    finally:
+        off.release()
