@@ -1,7 +1,7 @@
 """Look vs floor: the full look pipeline against a bare textured blit, through EGL.
 
     .venv/bin/python bench/look_floor.py [--sizes 640x360,1280x720,1920x1080]
-        [--rounds 12] [--display-fps 60] [--kps 4] [--json]
+        [--rounds 12] [--display-fps 60] [--kps 4] [--detail D] [--json]
 
 The floor is one pass that touches each output pixel once: a bilinear fetch of a
 work-size texture, written out. The look is Pipeline.render as the player drives
@@ -62,14 +62,15 @@ def make_floor(off: Any, work_size: int) -> tuple[Callable[[int], None], list[An
     return floor, [vao, blit, tex]
 
 
-def measure(size: tuple[int, int], rounds: int, per_kf: int) -> dict[str, Any]:
+def measure(size: tuple[int, int], rounds: int, per_kf: int,
+            detail: float | None = None) -> dict[str, Any]:
     from passersby.config import LookConfig
     from passersby.display import Offscreen
     from passersby.render.pipeline import Pipeline
 
     off = Offscreen(size)
     ctx = off.ctx
-    look = LookConfig()
+    look = LookConfig() if detail is None else LookConfig(detail=detail)
     pipe = Pipeline(ctx, look, (64, 64))
     keys = np.random.default_rng(0).integers(0, 255, (8, 64, 64, 3), dtype=np.uint8)
     pipe.set_keyframes(keys[0], keys[1])
@@ -118,9 +119,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--display-fps", type=float, default=60.0)
     ap.add_argument("--kps", type=float, default=4.0, help="keyframes per second")
+    ap.add_argument("--detail", type=float, default=None,
+                    help="look.detail (default: the look's; 0 = without the detail pass)")
     args = ap.parse_args()
     per_kf = max(1, round(args.display_fps / args.kps))
-    rows = [measure(s, args.rounds, per_kf) for s in common.size_list(args.sizes)]
+    rows = [measure(s, args.rounds, per_kf, args.detail) for s in common.size_list(args.sizes)]
     common.emit("look_floor", rows, args.json,
                 {"target": "ratio <= 1.3 at every size",
                  "met": all(r["ratio"] <= 1.3 for r in rows),

@@ -137,6 +137,20 @@ class LookConfig:
     mat_color: tuple = _f([0.10, 0.09, 0.085], 0.0, 1.0, doc="RGB 0..1 of the mat")
     frame_color: tuple = _f([0.78, 0.70, 0.55], 0.0, 1.0, doc="RGB 0..1 of the thin inner frame")
     frame_width: float = _f(0.004, 0.0, 0.1, doc="fraction of the output height")
+    # Painted detail at the output's own size (shaders/detail.frag), once per keyframe.
+    # Sizes are thousandths of the portrait's height, so every screen shows one painting.
+    detail: float = _f(0.8, 0.0, 1.0, doc="strength of the painted detail; 0 = off")
+    detail_taps: int = _f(0, 0, 16, doc="stroke samples each side; 0 = by device (GPU 8, "
+                                         "software renderer 2)")
+    stroke_length: float = _f(14.0, 1.0, 100.0, doc="brush stroke length, 1/1000 of height")
+    stroke_width: float = _f(1.4, 0.2, 20.0, doc="bristle width, 1/1000 of the height")
+    stroke_drag: float = _f(0.7, 0.0, 1.0, doc="colour a stroke carries across the form")
+    impasto: float = _f(0.9, 0.0, 2.0, doc="relief of the strokes, lit from the upper left")
+    canvas: float = _f(0.12, 0.0, 2.0, doc="relief of the canvas weave")
+    canvas_weave: float = _f(1.5, 0.3, 20.0, doc="thread spacing, 1/1000 of the height")
+    varnish: float = _f(0.10, 0.0, 1.0, doc="amber varnish tint")
+    craquelure: float = _f(0.0, 0.0, 1.0, doc="darkness of the cracks; 0 = none")
+    crack_size: float = _f(30.0, 2.0, 300.0, doc="crack cell size, 1/1000 of the height")
 
 
 @dataclass(frozen=True)
@@ -164,10 +178,10 @@ class TuneConfig:
 
 @dataclass(frozen=True)
 class ScreenConfig:
-    """One screen of several: its monitor, its own stream, weights and look.
+    """One screen of several: its monitor, its own stream, weights, look and walk.
 
-    `weights` and `look` are complete here: the file gives partial mappings that
-    are merged over the global `weights:` and `look:` when the config is loaded."""
+    `weights`, `look` and `traversal` are complete here: the file gives partial mappings
+    that are merged over the global sections when the config is loaded."""
     monitor: int = _f(0, 0, 16, doc="index of the monitor this screen goes fullscreen on")
     size: tuple | None = _f(None, 16, 16384,
                             doc="[W, H] when windowed and when rendered; null = "
@@ -175,11 +189,15 @@ class ScreenConfig:
     seed_offset: int = _f(0, 0, 2**32 - 1,
                           doc="this screen's stream: the edition seed combined with it; 0 = "
                               "the edition's own stream")
+    rotate: int = _f(0, choices=(0, 90, 180, 270),
+                     doc="degrees the picture turns clockwise on the panel (90: a landscape "
+                         "panel hung upright, its top edge on the left)")
     weights: WeightsConfig = field(default_factory=WeightsConfig)
     look: LookConfig = field(default_factory=LookConfig)
+    traversal: TraversalConfig = field(default_factory=TraversalConfig)
 
 
-SCREEN_PARTIAL = ("weights", "look")   # screen keys merged over the global section
+SCREEN_PARTIAL = ("weights", "look", "traversal")   # screen keys merged over the global section
 
 
 @dataclass(frozen=True)

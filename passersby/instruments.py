@@ -71,7 +71,7 @@ class Instruments:
             self._capture(screen)
         if self.recording is not None and self.recording[0] is screen:
             try:
-                self.recording[1].write(_read(screen.window))
+                self.recording[1].write(_read(screen.window, screen.plan.rotate))
             except UserError as e:
                 self._say(f"recording stopped: {e}")
                 self._stop_recording()
@@ -209,7 +209,7 @@ class Instruments:
             self.captures.mkdir(parents=True, exist_ok=True)
             name = f"capture-{info.seed:032x}-{frame.step:09d}-s{screen.plan.index}.png"
             path = self.captures / name
-            write_png(path, _read(screen.window))
+            write_png(path, _read(screen.window, screen.plan.rotate))
             if self.store is not None:
                 where = self.store.path.parent  # relative when inside: the folder can move
                 image = path.relative_to(where) if path.is_relative_to(where) else path
@@ -226,7 +226,8 @@ class Instruments:
         self.captures.mkdir(parents=True, exist_ok=True)
         path = self.captures / time.strftime(f"recording-%Y%m%d-%H%M%S-s{screen.plan.index}.mp4")
         try:
-            writer = open_writer(path, screen.window.size, 30.0)
+            w, h = screen.window.size
+            writer = open_writer(path, (h, w) if screen.plan.rotate in (90, 270) else (w, h), 30.0)
         except (OSError, UserError) as e:
             self._say(f"cannot record: {e}")
             return
@@ -298,8 +299,9 @@ class Instruments:
         return head + rows + keys, len(head) + self.selected - first
 
 
-def _read(window: Any) -> np.ndarray:
-    """The window's picture, [H,W,3] uint8, top row first."""
+def _read(window: Any, rotate: int = 0) -> np.ndarray:
+    """The window's picture, [H,W,3] uint8, top row first, upright: a picture turned
+    `rotate` degrees clockwise on its panel (screens[k].rotate) is turned back."""
     w, h = window.size
     raw = np.frombuffer(window.fbo.read(), np.uint8).reshape(h, w, 3)
-    return np.ascontiguousarray(raw[::-1])
+    return np.ascontiguousarray(np.rot90(raw[::-1], k=rotate // 90))

@@ -1,7 +1,8 @@
 """Several screens from one config: each its own stream, state folder, weights and look.
 
 Neither torch nor GL here: this module turns the config into one plan per screen
-(a complete per-screen Config), finds the edition, and renders each screen's
+(a complete per-screen Config: its own weights, look and traversal, i.e. its own
+character; and how its panel is mounted, `rotate`), finds the edition, and renders each screen's
 output offscreen through player.render_offscreen. The live loop is stage.py.
 
 Seeds: screen k's stream is keyed by `edition ^ H(seed_offset)`, where H(0) = 0
@@ -30,9 +31,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Plan:
     index: int
-    cfg: Config                   # this screen's: seed, weights, look, render.size, monitor
+    cfg: Config                   # this screen's: seed, weights, look, traversal, size, monitor
     state_dir: Path | None
     size: tuple[int, int] | None  # asked-for window/render size; None = the global one
+    rotate: int = 0               # degrees the picture turns clockwise in its window
 
 
 def offset_key(offset: int) -> int:
@@ -53,7 +55,8 @@ def entries(cfg: Config) -> tuple[ScreenConfig, ...]:
     """The configured screens; none = one screen from `display` and `look`."""
     if cfg.screens:
         return cfg.screens
-    return (ScreenConfig(monitor=cfg.display.monitor, weights=cfg.weights, look=cfg.look),)
+    return (ScreenConfig(monitor=cfg.display.monitor, weights=cfg.weights, look=cfg.look,
+                         traversal=cfg.traversal),)
 
 
 def state_dir(root: Path | None, index: int) -> Path | None:
@@ -82,10 +85,10 @@ def plans(cfg: Config, root: Path | None) -> list[Plan]:
     for i, s in enumerate(entries(cfg)):
         size = tuple(s.size) if s.size is not None else None
         own = replace(cfg, stream=replace(cfg.stream, seed=screen_seed(ed, s.seed_offset)),
-                      weights=s.weights, look=s.look, screens=(),
+                      weights=s.weights, look=s.look, traversal=s.traversal, screens=(),
                       display=replace(cfg.display, monitor=s.monitor),
                       render=replace(cfg.render, size=size or cfg.render.size))
-        out.append(Plan(i, own, state_dir(root, i), size))
+        out.append(Plan(i, own, state_dir(root, i), size, s.rotate))
     if len(out) > 1:
         log.info("edition %032x on %d screens (seeds %s)", ed, len(out),
                  ", ".join(f"{p.cfg.stream.seed:032x}" for p in out))

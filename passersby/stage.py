@@ -140,7 +140,8 @@ class Screen:
     def render(self, time_s: float) -> None:
         if self.window is not None:
             self.window.make_current()
-            self.pipe.render(self.window.fbo, self.morph.t if self.morph else 1.0, time_s)
+            self.pipe.render(self.window.fbo, self.morph.t if self.morph else 1.0, time_s,
+                             self.plan.rotate)
 
     def stop(self) -> None:
         """Stop the generator (it writes the exact place) and keep the last picture."""

@@ -130,7 +130,8 @@ def _plain_pipe(off, paint_steps: int = 4):  # type: ignore[no-untyped-def]
 
     look = dataclasses.replace(LookConfig(), work_size=64, morph_curve="linear", sharpen=0.0,
                                grain=0.0, vignette=0.0, aspect=1.0, portrait_height=1.0,
-                               frame_width=0.0, contrast=1.0, saturation=1.0, warmth=0.0)
+                               frame_width=0.0, contrast=1.0, saturation=1.0, warmth=0.0,
+                               detail=0.0)   # the work-size schedule (test_wall.py: detail)
     return Pipeline(off.ctx, look, (64, 64), paint_steps=paint_steps)
 
 

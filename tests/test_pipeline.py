@@ -22,7 +22,7 @@ BLUE = (30, 60, 220)
 PLAIN = dataclasses.replace(
     LookConfig(), work_size=64, morph_curve="linear", painterly=0.0, sharpen=0.0,
     exposure=0.0, contrast=1.0, saturation=1.0, warmth=0.0, gamma=1.0, vignette=0.0,
-    grain=0.0, aspect=1.0, portrait_height=1.0, frame_width=0.0)
+    grain=0.0, aspect=1.0, portrait_height=1.0, frame_width=0.0, detail=0.0)
 
 
 def solid(rgb: tuple[int, int, int], size: tuple[int, int] = SRC) -> np.ndarray:

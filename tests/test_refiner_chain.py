@@ -345,7 +345,7 @@ def test_a_256_px_keyframe_passes_the_plain_look_unchanged() -> None:
     plain = dataclasses.replace(
         LookConfig(), morph_curve="linear", painterly=0.0, sharpen=0.0, exposure=0.0,
         contrast=1.0, saturation=1.0, warmth=0.0, gamma=1.0, vignette=0.0, grain=0.0,
-        aspect=1.0, portrait_height=1.0, frame_width=0.0)
+        aspect=1.0, portrait_height=1.0, frame_width=0.0, detail=0.0)
     key = np.random.default_rng(3).integers(0, 255, (256, 256, 3), dtype=np.uint8)
     off = offscreen_or_skip((256, 256))
     try:

@@ -31,6 +31,8 @@ import moderngl
 import numpy as np
 
 from passersby.config import LookConfig
+from passersby.render.detail import DetailMixin, crop_of
+from passersby.render.orient import orientation, physical_box, upright_size
 from passersby.render.shaders import PASSES, ProgramCache
 from passersby.render.upload import PboUploader
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 PAINT_STEPS = 4             # displayed frames over which one keyframe is painted
 PAINT_SHARE = 0.25          # ... at most: painting ends within this share of the interval
+PAINT_SHARE_DETAIL = 0.5    # ... with the output-size detail bands too
 GRAIN_FPS = 60.0            # grain pattern changes this often (per second of time_s)
 _SEED_WRAP = 1 << 24        # keep the seed exact in float64 maths for years of uptime
 
@@ -84,7 +87,7 @@ def _set(program: moderngl.Program, name: str, value: object) -> None:
         program[name].value = value
 
 
-class Pipeline:
+class Pipeline(DetailMixin):
     """Draws the current look of a morph between two keyframes into a framebuffer."""
 
     def __init__(self, ctx: moderngl.Context, look: LookConfig,
@@ -113,6 +116,7 @@ class Pipeline:
         self._fbos: list[moderngl.Framebuffer] = []
         self._painted: list[moderngl.Texture] = []        # [prev, next] looks, work size
         self._painted_fbos: list[moderngl.Framebuffer] = []
+        self._init_detail()
         self._pending = 0        # painting steps left for the next keyframe; 0 = ready
         self._t_ready = 0.0      # morph t at which the next keyframe was ready
         self._last_t = 0.0       # t of the previous render, and its last increase:
@@ -135,6 +139,7 @@ class Pipeline:
             obj.release()
         self._work, self._fbos = self._work_pair(size)             # ping-pong, RGBA8
         self._painted, self._painted_fbos = self._work_pair(size)  # prev, next
+        self._make_flow(size)
         self._work_size = size
 
     def _work_pair(self, size: int) -> tuple[list[moderngl.Texture], list[moderngl.Framebuffer]]:
@@ -179,10 +184,15 @@ class Pipeline:
         frame = self._check_frame(frame, "pushed keyframe")
         self._finish_painting()               # two pushes in one frame: finish the first
         self._prev, self._next = self._next, self._prev
-        self._painted.reverse()
-        self._painted_fbos.reverse()
+        for pair in (self._painted, self._painted_fbos, self._detail, self._detail_fbos):
+            pair.reverse()
         self._uploader.write(self._next, frame)
-        self._pending, self._t_ready = self.paint_steps, 0.0
+        self._pending, self._t_ready = self.steps, 0.0
+
+    @property
+    def steps(self) -> int:
+        """Displayed frames over which a keyframe is painted: work size, then detail."""
+        return self.paint_steps + self.detail_bands()
 
     @property
     def painting(self) -> bool:
@@ -194,13 +204,14 @@ class Pipeline:
         if look.work_size != self._work_size:
             log.info("work size %d -> %d", self._work_size, look.work_size)
             self._make_work(look.work_size)
+        self._finish_painting()
         self.look = look
         self._apply_uniforms()
         self._repaint()                       # painted keyframes carry the look
 
     def _apply_uniforms(self) -> None:
         look, get = self.look, self.programs.get
-        morph, paint, grade, present = (get(n) for n in PASSES)
+        morph, paint, grade, present = (get(n) for n in ("morph", "painterly", "grade", "present"))
         _set(morph, "prev_tex", 0)
         _set(morph, "next_tex", 1)
         _set(morph, "curve", 0)              # the curve is applied in _mix
@@ -213,7 +224,7 @@ class Pipeline:
             _set(grade, name, float(getattr(look, name)))
         _set(present, "work_tex", 0)
         _set(present, "next_tex", 1)
-        _set(present, "aspect", float(look.aspect))
+        self._detail_uniforms()
         _set(present, "mat_color", tuple(float(c) for c in look.mat_color))
         _set(present, "frame_color", tuple(float(c) for c in look.frame_color))
         _set(present, "grain", float(look.grain))
@@ -239,8 +250,12 @@ class Pipeline:
 
         Step 0 upsamples the whole keyframe; each step paints one band of rows;
         the last step grades the whole picture (its unsharp mask needs the
-        neighbouring bands) into the painted texture.
+        neighbouring bands) into the painted texture. Steps past paint_steps paint
+        the output-size detail in bands (render/detail.py).
         """
+        if step >= self.paint_steps:
+            self._detail_band(self._painted[into], into, step - self.paint_steps)
+            return
         self.ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         (a, b), (fa, fb), n = self._work, self._fbos, self.paint_steps
         if step == 0:
@@ -266,13 +281,13 @@ class Pipeline:
     def _repaint(self) -> None:
         """Paint both keyframes now (start, new look, new shaders)."""
         for into, raw in enumerate((self._prev, self._next)):
-            for step in range(self.paint_steps):
+            for step in range(self.steps):
                 self._paint_step(raw, into, step)
         self._pending, self._t_ready = 0, 0.0
 
     def _finish_painting(self) -> None:
         while self._pending:
-            self._paint_step(self._next, 1, self.paint_steps - self._pending)
+            self._paint_step(self._next, 1, self.steps - self._pending)
             self._pending -= 1
 
     def _mix(self, t: float) -> float:
@@ -288,9 +303,10 @@ class Pipeline:
             self._dt_t = t - self._last_t
         self._last_t = t
         if self._pending:
-            self._paint_step(self._next, 1, self.paint_steps - self._pending)
+            self._paint_step(self._next, 1, self.steps - self._pending)
             self._pending -= 1
-            if t >= 1.0 or t + self._dt_t > PAINT_SHARE:
+            share = PAINT_SHARE_DETAIL if self.detail_on else PAINT_SHARE
+            if t >= 1.0 or t + self._dt_t > share:
                 self._finish_painting()       # the morph is due: no more waiting
             if self._pending:
                 return 0.0
@@ -299,19 +315,39 @@ class Pipeline:
         k = 1.0 if t >= 1.0 else max(t - self._t_ready, 0.0) / (1.0 - self._t_ready)
         return k * k * (3.0 - 2.0 * k) if self.look.morph_curve == "smooth" else k
 
-    def render(self, fbo: RenderTarget, t: float, time_s: float) -> None:
+    def _fit_detail(self, rect: tuple[int, int, int, int]) -> None:
+        """Detail textures of the portrait's size: made (and both keyframes painted at
+        once) on the first frame and when the output size changes, never per frame."""
+        if self.look.detail <= 0.0 or self._detail_size == (rect[2], rect[3]):
+            return
+        self._finish_painting()
+        self._make_detail((rect[2], rect[3]))
+        self._detail_uniforms()
+        for into in range(2):
+            for band in range(self.detail_bands()):
+                self._detail_band(self._painted[into], into, band)
+
+    def render(self, fbo: RenderTarget, t: float, time_s: float, rotate: int = 0) -> None:
         """Present the morph at t (0 = prev, 1 = next) into fbo at its size.
 
         Paints one step of a newly pushed keyframe first (see `_mix`); `time_s`
-        drives the grain; the viewport is set to fbo.size.
+        drives the grain; the viewport is set to fbo.size. `rotate` (0, 90, 180,
+        270) turns the picture clockwise in fbo, for a panel hung on its side: the
+        present pass maps each pixel, no extra copy.
         """
-        k = self._mix(t)
         self.ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         look, present = self.look, self.programs.get("present")
-        rect = portrait_rect(fbo.size, look)
+        size = upright_size(rotate, fbo.size)
+        rect = portrait_rect(size, look)
+        self._fit_detail(rect)
+        k = self._mix(t)
+        matrix, offset = orientation(rotate, fbo.size)
+        _set(present, "orient", matrix)
+        _set(present, "orient_offset", offset)
         _set(present, "mix_k", k)
         _set(present, "rect", tuple(float(v) for v in rect))
-        frame_px = float(look.frame_width * fbo.size[1])
+        _set(present, "crop", (1.0, 1.0) if self.detail_on else crop_of(look.aspect))
+        frame_px = float(look.frame_width * size[1])
         _set(present, "frame_px", frame_px)
         _set(present, "grain_seed", int(time_s * GRAIN_FPS) % _SEED_WRAP)
         box = None
@@ -321,8 +357,9 @@ class Pipeline:
             # as shading the whole screen, at about half the cost in software.
             fbo.use()
             self.ctx.clear(*(float(c) for c in look.mat_color), 1.0, viewport=(0, 0, *fbo.size))
-            box = _grow(rect, math.ceil(frame_px) + 2, fbo.size)
-        self._pass("present", fbo, tuple(self._painted), box)
+            box = physical_box(_grow(rect, math.ceil(frame_px) + 2, size), rotate, fbo.size)
+        shown = self._detail if self.detail_on else self._painted
+        self._pass("present", fbo, tuple(shown), box)
 
     # -- live tuning, teardown --
 
@@ -340,8 +377,9 @@ class Pipeline:
 
     def release(self) -> None:
         for obj in (*self._vaos.values(), *self._fbos, *self._work, *self._painted_fbos,
-                    *self._painted, self._prev, self._next):
+                    *self._painted, self._prev, self._next, self._flow_fbo, self._flow):
             obj.release()
+        self._release_detail()
         self._vaos, self._fbos, self._work, self._painted, self._painted_fbos = {}, [], [], [], []
         self._uploader.release()
         self.programs.release()

@@ -31,3 +31,10 @@ float grain_noise(uvec2 p, uint seed) {
     uint h = hash_bits(p, seed);
     return (float(h & 0xFFFFu) + float(h >> 16u)) * (1.0 / 65535.0) - 1.0;
 }
+
+// 32 random bits of a cell: one hash (a software rasteriser pays per hash), the cell
+// index in a 65536-wide plane, salted per pattern.
+uint cell_bits(vec2 cell, uint salt) {
+    uvec2 c = uvec2(ivec2(cell) + 32768);
+    return pcg_hash(c.x + (c.y << 16u) + salt * 0x9E3779B9u);
+}
