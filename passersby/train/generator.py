@@ -198,7 +198,8 @@ def _discriminator(recipe: Recipe, nc: int) -> nn.Module:
     from passersby.train import projected
 
     try:
-        return projected.ProjectedDiscriminator(recipe.d_size, max(recipe.ndf, 32), recipe.seed)
+        return projected.ProjectedDiscriminator(recipe.d_size, max(recipe.ndf, 32), recipe.seed,
+                                                batchnorm=recipe.d_norm == "batch")
     except projected.BackboneUnavailable as e:
         raise TrainError(str(e)) from None
 
@@ -346,7 +347,12 @@ def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
     x = torch.where(flip, x.flip(3), x)
     z = torch.randn(recipe.batch, nets.g.nz, generator=gen).to(dev)
     fake = nets.g(z)                                                   # [B,3,S,S] f32 -1..1
-    logits = nets.d(diff_augment(torch.cat([x, fake.detach()]), gen, p))
+    both = diff_augment(torch.cat([x, fake.detach()]), gen, p)
+    if recipe.d_arch == "projected" and recipe.d_norm == "batch":   # reals and fakes apart:
+        logits = torch.cat([nets.d(both[:recipe.batch]),              # the heads' BatchNorm
+                            nets.d(both[recipe.batch:])])             # sees a fake batch
+    else:
+        logits = nets.d(both)
     loss_d = d_losses(recipe, logits[:recipe.batch], logits[recipe.batch:])
     penalty = None
     if recipe.r1 > 0 and step % recipe.r1_every == 0:                  # lazy R1 on reals

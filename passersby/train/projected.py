@@ -8,8 +8,13 @@ channels). Frozen random 1x1 convolutions mix the channels of each level (CCM) a
 frozen random top-down path mixes the scales (CSM: each level plus the upsampled 3x3
 convolution of the one below it), so that no single pretrained feature dominates. One
 small patch discriminator per level (spectral-normalised strided convolutions down to
-8x8 or less, then a 3x3 convolution to one logit per patch) is the only part that
-trains; its logits are averaged per picture, per level, then over levels.
+8x8 or less, each followed by BatchNorm, then a 3x3 convolution to one logit per patch)
+is the only part that trains; its logits are averaged per picture, per level, then over
+levels. The trainer calls it on a batch of reals and, separately, on a batch of fakes
+(as the paper's code does): the BatchNorm statistics of an all-fake batch let D see a
+batch of one face repeated. Without it (`d_norm: none`: heads without BatchNorm, real
+and fake in one call) a DCGAN G collapsed to one face for every z within 400 steps and
+stayed collapsed to 1,300 (the face changing, the collapse not).
 
 Only the four heads are the discriminator's state (`state_dict`): the backbone is read
 from its package and the mixing is drawn from the run's seed each time the network is
@@ -118,14 +123,18 @@ class Projector(nn.Module):
 class Head(nn.Module):
     """One level's patch discriminator: [N,C,R,R] -> [N] (mean patch logit)."""
 
-    def __init__(self, cin: int, res: int, width: int) -> None:
+    def __init__(self, cin: int, res: int, width: int, batchnorm: bool = True) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c = cin
+
+        def norm() -> list[nn.Module]:
+            return [nn.BatchNorm2d(width)] if batchnorm else []
+
         while res > 8:
-            layers += [spectral_norm(nn.Conv2d(c, width, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            layers += [spectral_norm(nn.Conv2d(c, width, 4, 2, 1)), *norm(), nn.LeakyReLU(0.2)]
             c, res = width, res // 2
-        layers += [spectral_norm(nn.Conv2d(c, width, 3, 1, 1)), nn.LeakyReLU(0.2),
+        layers += [spectral_norm(nn.Conv2d(c, width, 3, 1, 1)), *norm(), nn.LeakyReLU(0.2),
                    spectral_norm(nn.Conv2d(width, 1, 3, 1, 1))]
         self.main = nn.Sequential(*layers)
 
@@ -137,12 +146,13 @@ class ProjectedDiscriminator(nn.Module):
     """x [N,3,S,S] f32 -1..1 -> logits [N] (the mean of the four heads'). The projector
     is held outside the module tree: not in state_dict(), parameters() or .to()."""
 
-    def __init__(self, size: int = 128, width: int = 64, seed: int = 0) -> None:
+    def __init__(self, size: int = 128, width: int = 64, seed: int = 0,
+                 batchnorm: bool = True) -> None:
         super().__init__()
         gen = torch.Generator().manual_seed(seed * 7919 + 17)
         self.__dict__["projector"] = Projector(size, gen)
         res = [size // 4, size // 8, size // 16, size // 32]
-        self.heads = nn.ModuleList(Head(c, r, min(width, max(c, 32)))
+        self.heads = nn.ModuleList(Head(c, r, min(width, max(c, 32)), batchnorm)
                                    for c, r in zip(MIXED, res))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
