@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 IDLE_S = 1 / 60      # loop period when no window is open (nothing to block on)
 SCAN_S = 1.0         # re-read the monitor list at least this often
 LOG_S = 60.0
+START_GRACE_S = 180.0  # loading the weights may take this long before the watchdog gives up
 
 
 def _fit(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -73,6 +74,20 @@ class Screen:
         self.shown: Frame | None = None
         self.stills = boot.StillKeeper(plan.state_dir, plan.cfg.stream.save_seconds)
         self.pinned = False  # explore: the walk starts held at the saved place
+        self.started_at: float | None = None
+
+    def liveness(self, now: float) -> Any:
+        """What changes while this screen's picture is alive, for the watchdog (None: not
+        alive). Live: the step shown and the generator's progress (a restarted generator
+        replaying unseen steps is alive, while the morph holds the last picture); loading:
+        the seconds since the start, for at most START_GRACE_S (the worker itself kills a
+        generator that does not load in its own time)."""
+        if self.session is None:
+            if self.started_at is None or now - self.started_at > START_GRACE_S:
+                return None
+            return ("loading", int(now - self.started_at))
+        return (self.shown.step if self.shown is not None else -1,
+                self.session.producer.progress)
 
     def attach(self, window: Any) -> None:
         from passersby.render.pipeline import Pipeline
@@ -99,6 +114,7 @@ class Screen:
     def start(self) -> None:
         from passersby import player
 
+        self.started_at = time.perf_counter()
         self.opener = boot.Opener(lambda: player.open_session(self.plan.cfg, self.plan.state_dir,
                                                               live=True, pinned=self.pinned))
 
@@ -237,9 +253,9 @@ class Stage:
                     watchdog.ready("showing the last pictures; loading the streams")
                     for s in self.screens:
                         s.start()
-                shown = [s.shown.step for s in self.screens if s.shown is not None]
-                if len(shown) == len(self.screens):
-                    heartbeat.beat(min(shown))    # silent when any screen is frozen
+                alive = [s.liveness(now) for s in self.screens]
+                if all(a is not None for a in alive):
+                    heartbeat.beat(tuple(alive))  # silent when any screen is frozen
                 if now - last_log > LOG_S:
                     self._log(frames / (now - start))
                     last_log = now

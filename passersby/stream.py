@@ -217,11 +217,23 @@ class Keeper:
         self.saver, self.every = saver, max(1, every_steps)
         self.lead = 2 * self.every + queue
         self.last = -1
+        self.replayed_at = -1
 
     def after_step(self, stream: Stream) -> None:
         if self.saver is not None and (self.last < 0 or stream.step - self.last >= self.every):
             self.saver.save(stream.snapshot(stream.step + self.lead))
             self.last = stream.step
+
+    def replaying(self, stream: Stream) -> None:
+        """While a restart replays unseen steps: save the place reached every quarter
+        period (the resume point stays `skip_to`), so a unit killed during the replay
+        (a watchdog, a power cut) resumes from there, never replays it all again."""
+        if self.saver is None or stream.step >= stream.skip_to:
+            return
+        if self.replayed_at < 0 or stream.step - self.replayed_at >= max(1, self.every // 4):
+            if self.replayed_at >= 0:
+                self.saver.save(stream.snapshot(stream.skip_to))
+            self.replayed_at = stream.step
 
     def final(self, stream: Stream) -> None:
         """A clean stop: nothing past `stream.step` was made, so resume right there."""
