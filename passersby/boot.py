@@ -16,6 +16,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 STILL = "last.png"
+STILL_SECONDS = 300.0  # the boot picture is at most this old (flash: ~80 KB a write)
 T = TypeVar("T")
 
 

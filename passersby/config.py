@@ -106,7 +106,7 @@ class StreamConfig:
     device: str = _f("auto", choices=("auto", "cpu", "cuda"))
     threads: int = _f(0, 0, 256, doc="torch CPU threads; 0 picks for you")
     queue: int = _f(4, 2, 64, doc="keyframes held between generator and renderer")
-    save_seconds: float = _f(60.0, 1.0, 3600.0,
+    save_seconds: float = _f(120.0, 1.0, 3600.0,
                              doc="how often the stream's place is written (flash wears out)")
 
 
