@@ -66,7 +66,7 @@ def main() -> None:
     clock = [0.0]
     boot.time.monotonic = lambda: clock[0]  # type: ignore[attr-defined]
     keeper = Keeper(state.Saver(folder), round(save_s * kps), cfg.stream.queue)
-    stills = boot.StillKeeper(folder, save_s)
+    stills = boot.StillKeeper(folder, boot.still_seconds(save_s))  # as the stage keeps it
     steps = int(args.minutes * 60 * kps)
     t0 = time.perf_counter()
     appended = 0

@@ -58,6 +58,12 @@ def load_still(folder: Path | None) -> np.ndarray | None:
     return still if still.shape == (h, w, 3) else None
 
 
+def still_seconds(save_seconds: float) -> float:
+    """How often the boot picture is kept: with the place, but at most every STILL_SECONDS
+    (it is only the picture shown while a restart loads; the exact place is the state's)."""
+    return max(STILL_SECONDS, save_seconds)
+
+
 def blank(size: tuple[int, int], rgb: tuple[float, ...]) -> np.ndarray:
     """A keyframe [H,W,3] of one colour (the mat's), for a first start: never black."""
     return np.broadcast_to((np.array(rgb[:3]) * 255).round().astype(np.uint8),

@@ -75,7 +75,7 @@ class Screen:
         self.morph: Morph[Frame] | None = None    # None until the first live keyframe
         self.shown: Frame | None = None
         self.stills = boot.StillKeeper(plan.state_dir,
-                                       max(boot.STILL_SECONDS, plan.cfg.stream.save_seconds))
+                                       boot.still_seconds(plan.cfg.stream.save_seconds))
         self.pinned = False  # explore: the walk starts held at the saved place
         self.started_at: float | None = None
         self.has_still = still is not None
