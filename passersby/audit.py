@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from passersby import faces, rng, state
+from passersby.errors import UserError
 from passersby.chain import Chain, to_uint8
 from passersby.config import Config
 from passersby.novelty import MEMORY_FILE, NEAR_DUPLICATE, fingerprint
@@ -133,9 +134,22 @@ class _Recorder:
         self.prev, self.n = image, self.n + 1
 
 
+def refuse_edition(folder: Path) -> None:
+    """A measuring command never writes over a place it did not create: the audit starts
+    its own stream at step 0 and would overwrite an edition's place and sketch."""
+    held = [n for n in (state.CURRENT, state.PREVIOUS, MEMORY_FILE) if (folder / n).exists()]
+    if held:
+        raise UserError(f"--state {folder}: holds an edition ({', '.join(held)}); the audit "
+                        f"starts its own stream from step 0 and would overwrite it, so it "
+                        f"refuses (nothing was written). Give a new or empty folder, or "
+                        f"copy this one and audit the copy")
+
+
 def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
         restart_every: int = 0, state_dir: Path | None = None,
         progress: Callable[[int, int], None] | None = None, sheet: Path | None = None) -> dict:
+    if state_dir is not None:
+        refuse_edition(state_dir)
     kps = cfg.stream.keyframes_per_second
     tmp = tempfile.TemporaryDirectory() if restart_every and state_dir is None else None
     folder = Path(tmp.name) if tmp else state_dir

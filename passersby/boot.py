@@ -16,6 +16,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 STILL = "last.png"
+STILL_SECONDS = 300.0  # the boot picture is at most this old (flash: ~80 KB a write)
 T = TypeVar("T")
 
 
@@ -32,19 +33,35 @@ def process_age() -> float:
 _T0 = time.perf_counter()
 
 
+MAX_STILL_SIDE = 4096  # the chain's pictures are 64-256 px; more is not ours
+
+
 def load_still(folder: Path | None) -> np.ndarray | None:
-    """The last shown keyframe [H,W,3] uint8, or None (first start, unreadable file)."""
+    """The last shown keyframe [H,W,3] uint8, or None (first start; a file that is
+    unreadable or hostile: a decompression bomb, a huge or odd-sized picture): the
+    screen then starts from the mat, never a crash loop."""
     if folder is None or not (folder / STILL).exists():
         return None
     try:
         from PIL import Image
 
         with Image.open(folder / STILL) as im:
+            w, h = im.size
+            if not (16 <= w <= MAX_STILL_SIDE and 16 <= h <= MAX_STILL_SIDE) or \
+                    w % 16 or h % 16:
+                raise ValueError(f"{w}x{h} px, not a keyframe's size")
             still = np.asarray(im.convert("RGB"))
-    except (OSError, ValueError) as e:
-        log.warning("last picture %s is unreadable (%s); starting from the mat", folder / STILL, e)
+    except Exception as e:  # noqa: BLE001 - PIL raises many kinds (SyntaxError, zlib...)
+        log.warning("last picture %s is unreadable (%s); starting from the mat",
+                    folder / STILL, str(e)[:200])
         return None
-    return still if still.shape[0] % 16 == 0 and still.shape[1] % 16 == 0 else None
+    return still if still.shape == (h, w, 3) else None
+
+
+def still_seconds(save_seconds: float) -> float:
+    """How often the boot picture is kept: with the place, but at most every STILL_SECONDS
+    (it is only the picture shown while a restart loads; the exact place is the state's)."""
+    return max(STILL_SECONDS, save_seconds)
 
 
 def blank(size: tuple[int, int], rgb: tuple[float, ...]) -> np.ndarray:

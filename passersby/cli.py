@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +22,19 @@ def _size(text: str) -> list[int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"size {text!r} is not WxH, e.g. 1280x720") from None
     return [w, h]
+
+
+def _number(text: str) -> float:
+    """argparse type for every float flag: `float("nan")` would pass argparse and every
+    range check after it."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a finite number; "
+                                         f"give a number such as 2.5") from None
+    return value
 
 
 def _seed(text: str) -> int:
@@ -506,8 +520,8 @@ def parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("render", help="the stream offscreen, to an MP4 or a folder of PNGs")
     common(sp)
-    sp.add_argument("--seconds", type=float)
-    sp.add_argument("--fps", type=float)
+    sp.add_argument("--seconds", type=_number)
+    sp.add_argument("--fps", type=_number)
     sp.add_argument("--size", type=_size, help="WxH, e.g. 1280x720")
     sp.add_argument("--out", help="PATH.mp4, or a folder for numbered PNGs "
                                   "(default renders/passersby-<time>.mp4); with --count "
@@ -577,7 +591,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--sheet", help="measure: PNG of the 10 closest sample/crop pairs")
     sp.add_argument("--out", help="encoder/generator: package name to write (encoder default: "
                                   "<generator>-encoder); data: the dataset folder to write")
-    sp.add_argument("--minutes", type=float, help="training time in all (encoder default 8; "
+    sp.add_argument("--minutes", type=_number, help="training time in all (encoder default 8; "
                                                   "generator default 25 unless --steps)")
     sp.add_argument("--seed-train", type=int, default=0, help="training seed (measure: "
                                                               "the samples' seed)")
@@ -587,10 +601,10 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--credit", help="data: credit line for the images, kept in the dataset "
                                      "report and the package manifest")
     sp.add_argument("--licence", help="data: the images' licence, e.g. CC0-1.0")
-    sp.add_argument("--margin", type=float, default=0.3,
+    sp.add_argument("--margin", type=_number, default=0.3,
                     help="data: room around the face box on each side, as a fraction of "
                          "its side (default 0.3)")
-    sp.add_argument("--face-y", dest="face_y", type=float, default=0.5,
+    sp.add_argument("--face-y", dest="face_y", type=_number, default=0.5,
                     help="data: height of the face's centre in the crop (default 0.5: "
                          "centred; to fine-tune dcgan64-standin: --margin 0.09 --face-y 0.56)")
     sp.add_argument("--no-align", dest="no_align", action="store_true",
@@ -604,7 +618,7 @@ def parser() -> argparse.ArgumentParser:
                     help="generator: keep the checkpoint of every K-th step (a multiple of "
                          "50); later, --steps N of a kept step exports that step (default 0: "
                          "only the last)")
-    sp.add_argument("--encoder-minutes", dest="encoder_minutes", type=float, default=8.0,
+    sp.add_argument("--encoder-minutes", dest="encoder_minutes", type=_number, default=8.0,
                     help="generator: then train its feedback encoder NAME-encoder for this "
                          "long (default 8; 0 = not now: `train encoder` makes it later)")
     sp.add_argument("--batch", type=int, default=32, help="generator: batch size")
@@ -617,19 +631,19 @@ def parser() -> argparse.ArgumentParser:
                          "layer; default 0)")
     sp.add_argument("--d-norm", dest="d_norm", choices=["batch", "none"],
                     help="generator: discriminator normalisation (default batch)")
-    sp.add_argument("--r1", type=float, metavar="GAMMA",
+    sp.add_argument("--r1", type=_number, metavar="GAMMA",
                     help="generator: R1 gradient penalty on the reals (default 0: none)")
     sp.add_argument("--r1-every", dest="r1_every", type=int, metavar="K",
                     help="generator: lazy R1, every K steps (default 16)")
     sp.add_argument("--ada", action="store_const", const=True,
                     help="generator: adaptive augmentation probability (default: always on)")
-    sp.add_argument("--ada-target", dest="ada_target", type=float,
+    sp.add_argument("--ada-target", dest="ada_target", type=_number,
                     help="generator: the E[sign(D(real))] ADA holds (default 0.6)")
     sp.add_argument("--g-params", dest="g_params", choices=["all", "bn"],
                     help="generator: of G's unfrozen layers train all parameters (default) "
                          "or only the BatchNorm scales and shifts (statistics frozen)")
     sp.add_argument("--ngf", type=int, help="generator from scratch: its width (default 64)")
-    sp.add_argument("--anchor", type=float, metavar="W",
+    sp.add_argument("--anchor", type=_number, metavar="W",
                     help="generator: weight of a pull toward the --init's picture structure "
                          "(16x16 normalised luminance; the palette is free; default 0)")
     sp.add_argument("--no-pretrained", dest="no_pretrained", action="store_true",
@@ -646,11 +660,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--beta1", type=float, help="generator: Adam's beta1 (default 0.5)")
     sp.add_argument("--d-warmup", dest="d_warmup", type=int, metavar="N",
                     help="generator: the first N steps train D only (default 0)")
-    sp.add_argument("--lr-g", dest="lr_g", type=float, help="generator: G's learning rate "
+    sp.add_argument("--lr-g", dest="lr_g", type=_number, help="generator: G's learning rate "
                                                             "(default 1e-4)")
-    sp.add_argument("--lr-d", dest="lr_d", type=float, help="generator: D's learning rate "
+    sp.add_argument("--lr-d", dest="lr_d", type=_number, help="generator: D's learning rate "
                                                             "(default 2e-4)")
-    sp.add_argument("--ema", type=float, help="generator: decay of the exported average of "
+    sp.add_argument("--ema", type=_number, help="generator: decay of the exported average of "
                                               "G (default 0.99)")
     sp.set_defaults(func=cmd_train)
 

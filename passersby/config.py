@@ -8,15 +8,17 @@ starting point, commented) and must equal the dataclass defaults (a test checks)
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from passersby import yamlsafe
 from passersby.errors import UserError
+from passersby.yamlsafe import short
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
 
@@ -104,7 +106,7 @@ class StreamConfig:
     device: str = _f("auto", choices=("auto", "cpu", "cuda"))
     threads: int = _f(0, 0, 256, doc="torch CPU threads; 0 picks for you")
     queue: int = _f(4, 2, 64, doc="keyframes held between generator and renderer")
-    save_seconds: float = _f(60.0, 1.0, 3600.0,
+    save_seconds: float = _f(120.0, 1.0, 3600.0,
                              doc="how often the stream's place is written (flash wears out)")
 
 
@@ -223,7 +225,7 @@ def _check_scalar(value: Any, tp: Any, meta: dict, where: str) -> Any:
         return _check_scalar(value, args[0], meta, where)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where} = {value!r}: expected true or false")
+            raise ConfigError(f"{where} = {short(value)}: expected true or false")
         return value
     if tp is int:
         if isinstance(value, str) and value.lower().startswith("0x"):
@@ -232,21 +234,34 @@ def _check_scalar(value: Any, tp: Any, meta: dict, where: str) -> Any:
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} = {value!r}: expected an integer {allowed}")
+            raise ConfigError(f"{where} = {short(value)}: expected an integer {allowed}")
     elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} = {value!r}: expected a number {allowed}")
-        value = float(value)
+        value = finite(value, where, allowed)
     elif tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where} = {value!r}: expected text {allowed}")
+            raise ConfigError(f"{where} = {short(value)}: expected text {allowed}")
     if meta.get("choices") and value not in meta["choices"]:
-        raise ConfigError(f"{where} = {value!r}: not one of {list(meta['choices'])}")
+        raise ConfigError(f"{where} = {short(value)}: not one of {list(meta['choices'])}")
     lo, hi = meta.get("lo"), meta.get("hi")
     if isinstance(value, (int, float)) and ((lo is not None and value < lo) or
                                             (hi is not None and value > hi)):
-        raise ConfigError(f"{where} = {value!r}: out of range {allowed}")
+        raise ConfigError(f"{where} = {short(value)}: out of range {allowed}")
     return value
+
+
+def finite(value: Any, where: str, allowed: str = "") -> float:
+    """`value` as a finite float, or ConfigError: NaN passes every `lo <= x <= hi` test
+    (each comparison is false) and would play black or poison the saved latent."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where} = {short(value)}: expected a number {allowed}")
+    try:
+        out = float(value)
+    except OverflowError:
+        out = math.inf
+    if not math.isfinite(out):
+        raise ConfigError(f"{where} = {short(value)}: not a finite number; write a number "
+                          f"{allowed}".rstrip())
+    return out
 
 
 def _allowed(tp: Any, meta: dict) -> str:
@@ -258,7 +273,7 @@ def _allowed(tp: Any, meta: dict) -> str:
 
 def _check_tuple(value: Any, default: tuple, meta: dict, where: str) -> tuple:
     if not isinstance(value, (list, tuple)) or len(value) != len(default):
-        raise ConfigError(f"{where} = {value!r}: expected a list of {len(default)} numbers "
+        raise ConfigError(f"{where} = {short(value)}: expected a list of {len(default)} numbers "
                           f"{_allowed(float, meta)}")
     tp = type(default[0])
     return tuple(_check_scalar(v, tp, meta, f"{where}[{i}]") for i, v in enumerate(value))
@@ -266,9 +281,13 @@ def _check_tuple(value: Any, default: tuple, meta: dict, where: str) -> tuple:
 
 def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'top level'} = {data!r}: expected a mapping of keys")
+        raise ConfigError(f"{where or 'top level'} = {short(data)}: expected a mapping of keys")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    odd = next((k for k in data if not isinstance(k, str)), None)
+    if odd is not None:
+        raise ConfigError(f"{where or 'top level'}: key {short(odd)} is not a name; keys "
+                          f"are words such as {sorted(fields)[0]}")
     unknown = sorted(set(data) - set(fields))
     if unknown:
         prefix = f"{where}." if where else ""
@@ -297,13 +316,13 @@ def _optional_size(tp: Any) -> bool:
 def _build_config(data: Any) -> Config:
     """Config from merged plain data; `screens` entries merge over the global sections."""
     if not isinstance(data, dict):
-        raise ConfigError(f"top level = {data!r}: expected a mapping of keys")
+        raise ConfigError(f"top level = {short(data)}: expected a mapping of keys")
     cfg = _build(Config, {k: v for k, v in data.items() if k != "screens"}, "")
     screens = data.get("screens")
     if screens is None:
         return cfg
     if not isinstance(screens, (list, tuple)):
-        raise ConfigError(f"screens = {screens!r}: expected a list of screens, e.g. "
+        raise ConfigError(f"screens = {short(screens)}: expected a list of screens, e.g. "
                           f"[{{monitor: 0}}, {{monitor: 1, seed_offset: 1}}], or [] for one "
                           f"screen from display + look")
     built = tuple(_build_screen(entry, i, data) for i, entry in enumerate(screens))
@@ -314,13 +333,13 @@ def _build_config(data: Any) -> Config:
 def _build_screen(entry: Any, i: int, data: dict) -> ScreenConfig:
     where = f"screens[{i}]"
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where} = {entry!r}: expected a mapping such as "
+        raise ConfigError(f"{where} = {short(entry)}: expected a mapping such as "
                           f"{{monitor: {i}, seed_offset: {i}}}")
     entry = dict(entry)
     for name in SCREEN_PARTIAL:
         over = entry.get(name, {})
         if not isinstance(over, dict):
-            raise ConfigError(f"{where}.{name} = {over!r}: expected a mapping of {name} keys "
+            raise ConfigError(f"{where}.{name} = {short(over)}: expected a mapping of {name} keys "
                               f"to change for this screen (the rest come from `{name}:`)")
         entry[name] = _merge(data.get(name) or {}, over)
     return _build(ScreenConfig, entry, where)
@@ -354,18 +373,16 @@ def _merge(base: dict, over: dict) -> dict:
 
 def read_yaml(path: Path) -> dict:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = yamlsafe.read(Path(path))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config file ({e.strerror}); "
                           f"check the path given with --config") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except yamlsafe.YamlError as e:
+        raise ConfigError(f"{path}: {e}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections at the top, got {data!r}")
+        raise ConfigError(f"{path}: expected a mapping of sections at the top, got {short(data)}")
     return data
 
 

@@ -84,12 +84,14 @@ class Instruments:
         for screen in stage.screens:
             while screen.window is not None and screen.window.keys:
                 self._key(stage, screen, *screen.window.keys.popleft())
-        if self.osc is not None:
-            for key, value in self.osc.drain():
-                if key == "capture":
+        if self.osc is not None:  # coalesced: one rebuild and repaint a frame at most
+            values = dict(self.osc.drain())
+            if "capture" in values:
+                del values["capture"]
+                if stage.screens[0] not in self.capture_next:
                     self.capture_next.append(stage.screens[0])
-                elif self.tuning.set(key, value):
-                    self._apply(stage)
+            if values and self.tuning.set_many(values):
+                self._apply(stage)
         if self.tuning.poll():
             self._apply(stage)
         now = time.perf_counter()

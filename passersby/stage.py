@@ -34,6 +34,7 @@ import numpy as np
 
 from passersby import boot, watchdog
 from passersby.config import Config
+from passersby.errors import UserError
 from passersby.frames import Frame
 from passersby.hotplug import Assigner, Change, DeskSlots, MonitorSource
 from passersby.morph import Morph
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 IDLE_S = 1 / 60      # loop period when no window is open (nothing to block on)
 SCAN_S = 1.0         # re-read the monitor list at least this often
 LOG_S = 60.0
+RETRY_S = 300.0       # a stream that could not start (bad weights) is tried again this often
+START_GRACE_S = 180.0  # loading the weights may take this long before the watchdog gives up
 
 
 def _fit(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -71,8 +74,27 @@ class Screen:
         self.session: Session | None = None
         self.morph: Morph[Frame] | None = None    # None until the first live keyframe
         self.shown: Frame | None = None
-        self.stills = boot.StillKeeper(plan.state_dir, plan.cfg.stream.save_seconds)
+        self.stills = boot.StillKeeper(plan.state_dir,
+                                       boot.still_seconds(plan.cfg.stream.save_seconds))
         self.pinned = False  # explore: the walk starts held at the saved place
+        self.started_at: float | None = None
+        self.has_still = still is not None
+        self.failure: str | None = None  # why the stream could not start (kept on screen)
+
+    def liveness(self, now: float) -> Any:
+        """What changes while this screen's picture is alive, for the watchdog (None: not
+        alive). Live: the step shown and the generator's progress (a restarted generator
+        replaying unseen steps is alive, while the morph holds the last picture); loading:
+        the seconds since the start, for at most START_GRACE_S (the worker itself kills a
+        generator that does not load in its own time)."""
+        if self.failure is not None:  # a restart would not help: keep the picture up
+            return ("failed", int(now))
+        if self.session is None:
+            if self.started_at is None or now - self.started_at > START_GRACE_S:
+                return None
+            return ("loading", int(now - self.started_at))
+        return (self.shown.step if self.shown is not None else -1,
+                self.session.producer.progress)
 
     def attach(self, window: Any) -> None:
         from passersby.render.pipeline import Pipeline
@@ -99,15 +121,24 @@ class Screen:
     def start(self) -> None:
         from passersby import player
 
+        self.started_at = time.perf_counter()
         self.opener = boot.Opener(lambda: player.open_session(self.plan.cfg, self.plan.state_dir,
                                                               live=True, pinned=self.pinned))
 
     def tick(self, dt: float) -> None:
         """Take the keyframes due (never waits); headless too, the stream runs on."""
         if self.session is None:
-            self.session = self.opener.result() if self.opener else None  # re-raises
+            from passersby.worker import WorkerError
+
+            if self.failure is not None and time.perf_counter() - self.started_at > RETRY_S:
+                self.start()
+            try:
+                self.session = self.opener.result() if self.opener else None  # re-raises
+            except (UserError, WorkerError) as e:
+                self._failed(e)
             if self.session is None:
                 return
+            self.failure = None
         if self.window is not None:
             self.window.make_current()
         if self.morph is None:
@@ -121,6 +152,20 @@ class Screen:
                 self.pipe.push_keyframe(frame.image)
             self.shown = frame
         self.stills.offer(self.shown.step, self.shown.image)
+
+    def _failed(self, error: Exception) -> None:
+        """The stream could not start (corrupt weights, a bad taste model...). A unit that
+        has played before keeps its last picture on screen (never black), logs why and
+        tries again every RETRY_S; on a first start (nothing to show) it fails clearly."""
+        self.opener = None
+        if not self.has_still:
+            raise error
+        if str(error) != self.failure:
+            log.error("screen %d: the stream cannot start: %s. The last picture stays on "
+                      "screen; trying again every %.0f s", self.plan.index, error, RETRY_S)
+            watchdog.status(f"screen {self.plan.index}: showing the last picture; the stream "
+                            f"cannot start: {str(error)[:200]}")
+        self.failure = str(error)
 
     def _go_live(self, first: Frame) -> None:
         """Morph from what is on screen (the still) into the stream: no cut."""
@@ -238,9 +283,9 @@ class Stage:
                     watchdog.ready("showing the last pictures; loading the streams")
                     for s in self.screens:
                         s.start()
-                shown = [s.shown.step for s in self.screens if s.shown is not None]
-                if len(shown) == len(self.screens):
-                    heartbeat.beat(min(shown))    # silent when any screen is frozen
+                alive = [s.liveness(now) for s in self.screens]
+                if all(a is not None for a in alive):
+                    heartbeat.beat(tuple(alive))  # silent when any screen is frozen
                 if now - last_log > LOG_S:
                     self._log(frames / (now - start))
                     last_log = now

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,13 +71,29 @@ def _decode(text: str) -> State:
     if payload["schema"] != SCHEMA:
         raise ValueError(f"schema {payload['schema']} (this version reads {SCHEMA})")
     z = payload["z"]
-    step, skip_to = int(payload["step"]), int(payload["skip_to"])
-    if not 0 <= step <= skip_to:
-        raise ValueError(f"step {step} / skip_to {skip_to} out of order")
-    return State(int(payload["seed"], 16), step, skip_to,
+    step, skip_to = _field(payload, "step", int), _field(payload, "skip_to", int)
+    if not 0 <= step <= skip_to < 2 ** 62:
+        raise ValueError(f"step {str(step)[:20]} / skip_to {str(skip_to)[:20]} out of order")
+    seed = int(_field(payload, "seed", str)[:40], 16)
+    if not 0 <= seed < 2 ** 128:
+        raise ValueError("seed out of range")
+    for name in ("generator_sha256", "novelty"):
+        _field(payload, name, str)
+    if z is not None and not isinstance(z, str):
+        raise ValueError(f"z is a {type(z).__name__}, not base64 text")
+    return State(seed, step, skip_to,
                  None if z is None else np.frombuffer(base64.b64decode(z), "<f4").copy(),
                  payload["generator_sha256"], base64.b64decode(payload["novelty"]),
                  traversal=base64.b64decode(payload.get("traversal", "")))  # older: none
+
+
+def _field(payload: dict, name: str, kind: type) -> Any:
+    """payload[name] if it has the type the writer gives it (a hand-edited or hostile file
+    may hold anything: a bool for a step, a list for the hash)."""
+    value = payload[name]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ValueError(f"{name} is a {type(value).__name__}, not {kind.__name__}")
+    return value
 
 
 def load(folder: Path, memory: bool = True) -> State | None:
@@ -88,7 +105,7 @@ def load(folder: Path, memory: bool = True) -> State | None:
             state = _decode(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             continue
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
             log.warning("state file %s is unreadable (%s); trying the previous generation",
                         path, e)
             continue

@@ -45,6 +45,7 @@ class Stream:
         self.traversal = modes.make(cfg, keyframes_per_second)
         self.novelty = Novelty(chain.nz, window=modes.likeness_window(cfg, keyframes_per_second))
         self.step, self.skip_to = 0, 0
+        self._refused = 0  # non-finite latents refused
         self.z = rng.normal(seed, 0, chain.nz)
         if cfg.mode == "journey":
             self._aim(None)
@@ -56,7 +57,10 @@ class Stream:
     def _restore(self, saved: state.State) -> None:
         self.step, self.skip_to = saved.step, saved.skip_to
         same = saved.generator_sha256 == self.chain.generator_manifest["tensors_sha256"]
-        if same and saved.z is not None and saved.z.shape == (self.chain.nz,):
+        finite = saved.z is not None and bool(np.isfinite(saved.z).all())
+        if same and saved.z is not None and saved.z.shape == (self.chain.nz,) and not finite:
+            self._refuse_latent("the saved state", saved.skip_to)
+        elif same and saved.z is not None and saved.z.shape == (self.chain.nz,):
             self.z = saved.z.astype(np.float32)
             self._restore_traversal(saved.traversal)
         else:
@@ -71,6 +75,15 @@ class Stream:
                 self.novelty.load_bytes(saved.novelty)
             except (ValueError, OSError, KeyError) as e:
                 log.warning("novelty memory in the state is unreadable (%s); starting it afresh", e)
+
+    def _refuse_latent(self, source: str, step: int) -> None:
+        """A latent with NaN or inf in it (from the state file, a traversal, a config that
+        let one through) paints black for ever: leap to a fresh one; logged once."""
+        if not self._refused:
+            log.warning("%s holds a latent that is not finite (NaN/inf) at step %d: the "
+                        "stream leaps to a fresh latent there", source, step)
+        self._refused += 1
+        self.jump(step)
 
     def _restore_traversal(self, blob: bytes) -> None:
         try:
@@ -166,6 +179,10 @@ class Stream:
         self.z, self.last_info = self.traversal.step(self.z, noises, zhat,
                                                      self._choose, escape=repeat)
         self.step += 1
+        if not np.isfinite(self.z).all():
+            skip_to = self.skip_to
+            self._refuse_latent(f"the {self.cfg.mode} traversal", self.step)
+            self.skip_to = max(skip_to, self.step)
         return frame, repeat, image
 
     def catch_up(self, limit: int | None = None) -> int:
@@ -200,11 +217,23 @@ class Keeper:
         self.saver, self.every = saver, max(1, every_steps)
         self.lead = 2 * self.every + queue
         self.last = -1
+        self.replayed_at = -1
 
     def after_step(self, stream: Stream) -> None:
         if self.saver is not None and (self.last < 0 or stream.step - self.last >= self.every):
             self.saver.save(stream.snapshot(stream.step + self.lead))
             self.last = stream.step
+
+    def replaying(self, stream: Stream) -> None:
+        """While a restart replays unseen steps: save the place reached every quarter
+        period (the resume point stays `skip_to`), so a unit killed during the replay
+        (a watchdog, a power cut) resumes from there, never replays it all again."""
+        if self.saver is None or stream.step >= stream.skip_to:
+            return
+        if self.replayed_at < 0 or stream.step - self.replayed_at >= max(1, self.every // 4):
+            if self.replayed_at >= 0:
+                self.saver.save(stream.snapshot(stream.skip_to))
+            self.replayed_at = stream.step
 
     def final(self, stream: Stream) -> None:
         """A clean stop: nothing past `stream.step` was made, so resume right there."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
 import re
 import threading
 import typing
@@ -24,6 +23,7 @@ from typing import Any
 
 from passersby import config
 from passersby.config import Config, ConfigError, LookConfig, TraversalConfig
+from passersby.yamlsafe import short
 
 log = logging.getLogger(__name__)
 SECTIONS = {"look": LookConfig, "traversal": TraversalConfig}
@@ -57,6 +57,17 @@ def tunables() -> list[Tunable]:
     for name, cls in SECTIONS.items():
         walk(cls, name)
     return out
+
+
+TUNABLE_KEYS: dict[str, type] = {t.key: t.kind for t in tunables()}
+
+
+def _as_kind(kind: type, value: Any) -> Any:
+    """OSC has no booleans on many senders: 0 / 1 switch a switch; the rest is checked by
+    the config's own validation."""
+    if kind is bool and type(value) in (int, float) and value in (0, 1):
+        return bool(value)
+    return value
 
 
 def get(cfg: Any, key: str) -> Any:
@@ -146,13 +157,30 @@ class Tuning:
 
     def set(self, key: str, value: Any) -> bool:
         """Set one tunable (a key press, an OSC message); True when the configuration changed."""
-        nudges = {**self.nudges, key: value}
+        return self.set_many({key: value})
+
+    def set_many(self, values: dict[str, Any]) -> bool:
+        """Set tunables at once (one frame's OSC messages, coalesced): one rebuild, one
+        repaint. Only tunables (look.*, traversal.* numbers, switches, choices) are
+        accepted: anything else (tune.osc_host, stream.seed...) would be written back
+        into the artist's file. Every value goes through the config's validation."""
+        what = ", ".join(f"{k} = {short(v)}" for k, v in values.items())
+        odd = next((k for k in values if k not in TUNABLE_KEYS), None)
+        if odd is not None:
+            return self._fail(f"{short(odd)} = {short(values[odd])}: not a tunable; these are "
+                              f"the look.* and traversal.* numbers, switches and choices "
+                              f"(the overlay lists them)")
+        values = {k: _as_kind(TUNABLE_KEYS[k], v) for k, v in values.items()}
+        nudges = {**self.nudges, **values}
         try:
             cfg = self._build(self._file, nudges)
         except ConfigError as e:
-            return self._fail(f"{key} = {value!r}: {e}")
+            if len(values) > 1:  # one bad value among a frame's: the good ones still apply
+                changed = [self.set_many({k: v}) for k, v in values.items()]
+                return any(changed)
+            return self._fail(f"{what}: {e}")
         self.nudges = nudges
-        return self._take(cfg, f"{key} = {value!r}")
+        return self._take(cfg, what)
 
     def nudge(self, t: Tunable, direction: int) -> bool:
         return self.set(t.key, nudged(t, get(self.cfg, t.key), direction))
@@ -233,19 +261,30 @@ def set_in_yaml(text: str, key: str, value: Any) -> str:
 class OscInput:
     """OSC over UDP (python-osc): `/passersby/<section>/<key> value` sets a tunable
     (e.g. /passersby/look/painterly 0.4); `/passersby/capture` asks for a capture.
-    Messages queue up for the render loop to apply; binds to localhost by default."""
+
+    Messages are coalesced as they arrive: the latest value per tunable, so a 60 Hz
+    fader or a flood costs the render loop one rebuild per frame (`drain`), whatever
+    the rate; an address that is no tunable, or a message that is not one plain value,
+    is dropped here (logged once per address, a bounded number of addresses).
+    Binds to localhost by default."""
+
+    MAX_LOGGED = 64
 
     def __init__(self, host: str, port: int) -> None:
         from pythonosc.dispatcher import Dispatcher
         from pythonosc.osc_server import ThreadingOSCUDPServer
 
-        self.messages: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1024)
+        self._lock = threading.Lock()
+        self._latest: dict[str, Any] = {}
+        self._capture = False
+        self._logged: set[str] = set()
         dispatcher = Dispatcher()
         dispatcher.map("/passersby/*", self._on)
         try:
             self._server = ThreadingOSCUDPServer((host, port), dispatcher)
-        except OSError as e:
-            raise ConfigError(f"cannot listen for OSC on {host}:{port} ({e.strerror}); set "
+        except (OSError, OverflowError, UnicodeError) as e:
+            why = getattr(e, "strerror", None) or str(e)
+            raise ConfigError(f"cannot listen for OSC on {short(host)}:{port} ({why}); set "
                               "tune.osc_port to a free port, or 0 for none") from None
         self.address = self._server.server_address
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
@@ -255,18 +294,34 @@ class OscInput:
 
     def _on(self, address: str, *args: Any) -> None:
         key = address[len("/passersby/"):].replace("/", ".")
-        try:
-            self.messages.put_nowait((key, args[0] if len(args) == 1 else list(args)))
-        except queue.Full:
-            pass  # the render loop is not keeping up: drop, the next message will do
+        if key == "capture":
+            with self._lock:
+                self._capture = True
+            return
+        kind = TUNABLE_KEYS.get(key)
+        if kind is None or len(args) != 1 or not isinstance(args[0], (bool, int, float, str)):
+            self._drop(address, "not a tunable" if kind is None else "expects one value")
+            return
+        with self._lock:
+            self._latest[key] = args[0]
+
+    def _drop(self, address: str, why: str) -> None:
+        with self._lock:
+            if address in self._logged or len(self._logged) >= self.MAX_LOGGED:
+                return
+            self._logged.add(address)
+        log.warning("OSC %s ignored: %s (see the overlay for the tunables; "
+                    "/passersby/<section>/<key> value)", short(address), why)
 
     def drain(self) -> list[tuple[str, Any]]:
-        out = []
-        while True:
-            try:
-                out.append(self.messages.get_nowait())
-            except queue.Empty:
-                return out
+        """This frame's messages: at most one per tunable (its latest value), then
+        ("capture", None) if a capture was asked for."""
+        with self._lock:
+            out, self._latest = list(self._latest.items()), {}
+            if self._capture:
+                out.append(("capture", None))
+            self._capture = False
+        return out
 
     def close(self) -> None:
         self._server.shutdown()

@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import time
-from typing import Callable, Mapping
+from typing import Callable, Hashable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +154,10 @@ class Heartbeat:
     def enabled(self) -> bool:
         return self._notifier.enabled
 
-    def beat(self, step: int) -> bool:
-        """True when a WATCHDOG=1 went out for this call."""
+    def beat(self, step: Hashable) -> bool:
+        """True when a WATCHDOG=1 went out for this call. `step`: anything that changes
+        while the picture is alive (the stage passes each screen's step and generator
+        progress, or its loading time)."""
         if not self._notifier.enabled:
             return False
         now = self._clock()

@@ -27,6 +27,7 @@ from torch import nn
 from passersby import models
 from passersby.config import WeightsConfig
 from passersby.errors import UserError
+from passersby.yamlsafe import short
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +76,56 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+MAX_MANIFEST_BYTES = 1 << 20
+KINDS = ("generator", "encoder", "refiner")
+
+
 def read_manifest(root: Path, name: str) -> dict:
+    """The package's manifest, checked for the types the loader relies on (a hand-edited
+    or hostile manifest is one WeightsError naming the file, never a traceback)."""
+    if not name or name in (".", "..") or Path(name).name != name:
+        raise WeightsError(f"weight package name {short(name)}: a package is a folder name "
+                           f"under {root} (such as met64), not a path; set weights.dir for "
+                           f"another folder")
     path = root / name / MANIFEST_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise ValueError("larger than 1 MiB")
+        manifest = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise WeightsError(f"{path}: no such weight package manifest; {_fix_missing(root, name)}"
                            ) from None
-    except (OSError, ValueError) as e:
-        raise WeightsError(f"{path}: unreadable manifest ({e}); restore it from git "
+    except (OSError, ValueError, RecursionError) as e:
+        raise WeightsError(f"{path}: unreadable manifest ({str(e)[:200]}); restore it from git "
                            f"(`git checkout -- {path}`) or {FIX_FETCH}") from None
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise WeightsError(f"{path}: {problem}; restore it from git (`git checkout -- {path}`) "
+                           f"or re-make the package")
+    return manifest
+
+
+def _manifest_problem(m: object) -> str | None:
+    """What is wrong with a manifest's structure, or None."""
+    if not isinstance(m, dict):
+        return f"expected a JSON object, got a {type(m).__name__}"
+    for key in ("kind", "arch", "tensors_sha256", "file", "fix"):
+        if key in m and not isinstance(m[key], str):
+            return f"{key} = {short(m[key])}: expected text"
+    if m.get("kind") is not None and m["kind"] not in KINDS:
+        return f"kind = {short(m['kind'])}: not one of {list(KINDS)}"
+    file = m.get("file", MODEL_FILE)
+    if file in ("", ".", "..") or Path(file).name != file or "\\" in file:
+        return (f"file = {short(file)}: must be a file name inside the package folder "
+                f"(such as {MODEL_FILE}), not a path")
+    args = m.get("args", {})
+    if not isinstance(args, dict) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, (int, float, str, bool)))
+            for k, v in args.items()):
+        return f"args = {short(args)}: expected an object of names to numbers or text"
+    return None
 
 
 def missing(root: Path, name: str) -> bool:
@@ -158,17 +199,32 @@ def load_module(root: Path, name: str, kind: str) -> tuple[nn.Module, dict]:
     tensors, manifest = load_tensors(root, name)
     if manifest.get("kind") != kind:
         raise WeightsError(f"{root / name / MANIFEST_FILE}: package kind is "
-                           f"{manifest.get('kind')!r}, expected {kind!r}; check weights.{kind} "
+                           f"{short(manifest.get('kind'))}, expected {kind!r}; check weights.{kind} "
                            f"in the config")
     try:
+        _check_shapes(manifest, tensors)  # on the meta device: huge args cost nothing
         module = models.build(manifest["arch"], manifest.get("args", {}))
         module.load_state_dict({k: v.float() if v.is_floating_point() else v
                                 for k, v in tensors.items()})
-    except (KeyError, ValueError, RuntimeError) as e:
+    except (KeyError, ValueError, RuntimeError, TypeError, AttributeError, OverflowError,
+            ZeroDivisionError) as e:
         raise WeightsError(f"{root / name}: weights do not fit architecture "
-                           f"{manifest.get('arch')!r} ({str(e)[:300]}); {_fix_for(name, manifest)}"
+                           f"{short(manifest.get('arch'))} ({str(e)[:300]}); {_fix_for(name, manifest)}"
                            ) from None
     return module.eval(), manifest
+
+
+def _check_shapes(manifest: dict, tensors: dict[str, torch.Tensor]) -> None:
+    """Build the architecture without memory (meta device) and compare its tensors' names
+    and shapes with the file's, before anything real is allocated."""
+    with torch.device("meta"):
+        probe = models.build(manifest["arch"], manifest.get("args", {}))
+    want = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in tensors.items()}
+    if want != got:
+        key = next(k for k in sorted(set(want) | set(got)) if want.get(k) != got.get(k))
+        raise ValueError(f"tensor {key}: the architecture wants {want.get(key)}, the file "
+                         f"has {got.get(key)}")
 
 
 def save_package(root: Path, name: str, tensors: dict[str, torch.Tensor], manifest: dict) -> dict:
@@ -231,11 +287,16 @@ def fetch_standin(root: Path) -> dict:
 
 
 def verify(root: Path, names: list[str]) -> list[tuple[str, bool, str]]:
-    """(name, ok, message) for each package: loads and hashes without building a network."""
+    """(name, ok, message) for each package: loads, hashes and builds its network, as the
+    player will (install.sh switches releases on this: ok must mean "it loads")."""
     results = []
     for name in names:
         try:
-            _, manifest = load_tensors(root, name)
+            manifest = read_manifest(root, name)
+            if manifest.get("kind") not in KINDS:
+                raise WeightsError(f"{root / name / MANIFEST_FILE}: kind = "
+                                   f"{short(manifest.get('kind'))}: not one of {list(KINDS)}")
+            _, manifest = load_module(root, name, manifest["kind"])
             msg = f"ok  {manifest.get('kind', '?')} {manifest.get('arch', '?')} " \
                   f"sha256 {manifest['tensors_sha256'][:16]}..."
             results.append((name, True, msg))

@@ -180,6 +180,7 @@ def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int 
                     continue
                 while stream.step < stream.skip_to and not stop.is_set():
                     stream.catch_up(ALIVE_EVERY)
+                    keeper.replaying(stream)  # a kill now replays from here, not again
                     conn.send(("alive", stream.step))
                 frame = stream.next_frame(stills.due) if stills else stream.next_frame()
                 still = stills.take(frame.step) if stills else False
@@ -249,6 +250,7 @@ class Worker:
         self.error: str | None = None  # the last problem, for messages
         self.errors = self.restarts = 0
         self.last_step = -1
+        self.progress = 0  # messages that show the child working (hello, alive, frame)
         self._fatal: str | None = None
         self._user_fatal = False
         self._ready = threading.Event()
@@ -364,6 +366,8 @@ class Worker:
                 msg = ("hung", waited)
             waited = 0.0
             kind = msg[0]
+            if kind in ("hello", "alive", "frame"):
+                self.progress += 1  # the heartbeat reads it: replaying unseen is alive too
             if kind == "hello":
                 self.info, started = Info(**msg[1]), True
                 self._ready.set()

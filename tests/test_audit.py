@@ -31,3 +31,19 @@ def test_audit_with_power_cuts(chain, tmp_path) -> None:  # type: ignore[no-unty
         assert Image.open(figures["pairs_sheet"]).size == (2 * 256 + 24, rows * 280 + 8)
     assert 0 < figures["state_bytes"] <= 16 << 20
     assert figures["longest_freeze_s"] <= 2.0
+
+
+def test_audit_refuses_a_state_folder_holding_an_edition(chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from passersby import state
+    from passersby.errors import UserError
+
+    folder = tmp_path / "edition"
+    cfg = config.Config()
+    audit.run(chain, cfg, 20, seed=1, face_every=10, state_dir=folder)  # a new folder: its own
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert state.CURRENT in before
+    with pytest.raises(UserError, match="holds an edition.*refuses.*copy"):
+        audit.run(chain, cfg, 20, seed=2, face_every=10, state_dir=folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -153,6 +153,13 @@ def test_launch_falls_back_to_a_config_that_loads(tmp_path: Path) -> None:
         rc, out = launch(tmp_path, bad, f":{number}.0")
         last_good = tmp_path / "state" / "config.last-good.yaml"
         assert rc == 0 and f"--config {last_good}" in out and "look.vignette" in out
+        for hostile in (b"look:\n  exposure: .nan\n", b"look:\n  grain: \xff\n",
+                        b"look: " + b"[" * 5000):  # issue 16: never kept as last good
+            bad.write_bytes(hostile)
+            rc, out = launch(tmp_path, bad, f":{number}")
+            assert rc == 0 and f"--config {last_good}" in out, out
+            assert "0.3" in last_good.read_text() and "Traceback" not in out, out
+        bad.write_text("look:\n  vignette: -3\n")
         last_good.unlink()
         rc, out = launch(tmp_path, bad, f":{number}")
         assert rc == 0 and "built-in defaults" in out and "PLAYER run" in out

@@ -159,3 +159,24 @@ def test_a_near_black_keyframe_is_never_shown(chain) -> None:  # type: ignore[no
     s.z = dark.copy()
     frame = s.next_frame()
     assert frame.image.mean() >= DARK and s.dark >= 1 and frame.step > 0
+
+
+def test_visit_counts_round_trip_in_byte_planes_and_old_documents_still_load() -> None:
+    """Issue 16 (flash): the counts are kept as low/high byte planes (smaller compressed);
+    a document written before still loads to the same counts."""
+    import io
+    import zlib
+
+    from passersby.novelty import Novelty
+
+    a = Novelty(100, window=20)
+    a.visits[:] = (np.arange(a.visits.size) * 7919 % 1200).astype(np.uint16)
+    a.repeats = 3
+    b = Novelty(100, window=20)
+    b.load_bytes(a.to_bytes())
+    assert np.array_equal(a.visits, b.visits) and b.repeats == 3
+    buf = io.BytesIO()
+    np.savez(buf, visits=a.visits, repeats=np.array([5], np.int64))
+    c = Novelty(100, window=20)
+    c.load_bytes(zlib.compress(buf.getvalue(), 6))
+    assert np.array_equal(c.visits, a.visits) and c.repeats == 5

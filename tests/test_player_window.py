@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,3 +96,40 @@ def status(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().lower()
     except OSError:
         return "zombie"
+
+
+def test_corrupt_weights_keep_the_last_picture_on_screen(xdisplay: str, tmp_path: Path) -> None:
+    """Issue 16: weights corrupted under a unit that has played before: the player stays up
+    showing its last picture (the error logged), instead of exiting to a black screen; on a
+    first start (no picture yet) it fails clearly."""
+    import numpy as np
+    from PIL import Image
+
+    from passersby import weights
+
+    root = tmp_path / "weights"
+    for name in ("met64", "met64-encoder", "met-refiner"):
+        shutil.copytree(weights.PROJECT_WEIGHTS / name, root / name)
+    model = root / "met64" / weights.MODEL_FILE
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    env = {**os.environ, "DISPLAY": xdisplay, "PASSERSBY_WEIGHTS": str(root)}
+    env.pop("WAYLAND_DISPLAY", None)
+    first = subprocess.run([sys.executable, "-m", "passersby", "run", "--windowed", "--state",
+                            str(tmp_path / "new")], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert first.returncode == 2 and "met64" in first.stderr, first.stderr[-2000:]
+    played = tmp_path / "played"
+    played.mkdir()
+    Image.fromarray(np.full((256, 256, 3), 120, np.uint8)).save(played / "last.png")
+    proc = subprocess.Popen([sys.executable, "-m", "passersby", "run", "--windowed", "--state",
+                             str(played)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    seen = wait_for(proc, "cannot start", 120)
+    assert "last picture stays on screen" in seen and "met64" in seen
+    time.sleep(5)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]

@@ -133,3 +133,26 @@ def test_reload_keeps_the_last_good_program(ctx: moderngl.Context, shader_dir: P
     assert cache.reload() == []
     assert cache.get("grade") is not good and "grade" not in cache.errors
     cache.release()
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 40, b"\x7fELF\x02\x01\x01\x00" * 100,
+                                     b"void main() {}\x00\x00", b"//" + b"x" * (1 << 21)])
+def test_an_unreadable_shader_keeps_the_last_good_program(ctx: moderngl.Context,
+                                                          shader_dir: Path,
+                                                          content: bytes) -> None:
+    """Issue 16, class 8: a binary (or NUL-holding, or huge) file saved over a shader, or
+    over an included one, while tuning: one ShaderError naming the file, last good kept."""
+    cache = ProgramCache(ctx, shader_dir)
+    good = cache.get("grade")
+    for name in ("grade.frag", "lib/color.glsl"):
+        path = shader_dir / name
+        if not path.exists():
+            continue
+        original = path.read_bytes()
+        path.write_bytes(content)
+        errors = cache.reload()
+        assert len(errors) == 1 and name.split("/")[-1] in errors[0], errors
+        assert cache.get("grade") is good
+        path.write_bytes(original)
+        assert cache.reload() == [] and cache.get("grade") is good
+    cache.release()

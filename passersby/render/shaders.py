@@ -89,13 +89,30 @@ def load_source(path: Path, shader_dir: Path | None = None) -> ShaderSource:
     return ShaderSource(path=path.resolve(), text="\n".join(out) + "\n", files=tuple(files))
 
 
+MAX_SHADER_BYTES = 1 << 20   # a pass is a few KB
+
+
 def _read(path: Path, origin: str | None) -> str:
+    """The text of a shader file; anything that is not a readable, bounded UTF-8 text
+    without NUL (a binary saved over it, a half-written file) is a ShaderError."""
+    where = f"{origin}: " if origin else ""
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_SHADER_BYTES + 1)
     except OSError as e:
-        where = f"{origin}: " if origin else ""
         raise ShaderError(f"{where}cannot read shader file {_display_path(path)} "
                           f"({e.strerror}); check the name and the shaders directory") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ShaderError(f"{where}{_display_path(path)}:{line}: not UTF-8 text (byte "
+                          f"{raw[e.start]:#04x}); is a binary file saved in its place?") from None
+    if len(raw) > MAX_SHADER_BYTES or "\x00" in text:
+        raise ShaderError(f"{where}{_display_path(path)}: "
+                          f"{'larger than 1 MiB' if len(raw) > MAX_SHADER_BYTES else 'holds NUL bytes'}"
+                          f"; a shader is GLSL text")
+    return text
 
 
 def _expand(path: Path, shader_dir: Path, files: list[Path], out: list[str],
@@ -179,7 +196,7 @@ class ProgramCache:
         vert, frag = self._sources(name)
         try:
             program = self.ctx.program(vertex_shader=vert.text, fragment_shader=frag.text)
-        except moderngl.Error as e:
+        except (moderngl.Error, ValueError, TypeError) as e:
             raise ShaderError(_explain(name, str(e), vert, frag)) from None
         return _Built(program, (vert.text, frag.text))
 
@@ -193,9 +210,9 @@ class ProgramCache:
         for name, old in list(self._built.items()):
             try:
                 vert, frag = self._sources(name)
-                if (vert.text, frag.text) == old.key:
-                    if name in self.errors:
-                        errors.append(self.errors[name])
+                if (vert.text, frag.text) == old.key:  # unchanged, or back to the good text
+                    if self.errors.pop(name, None) is not None:
+                        log.info("shader pass %s is back to its good program", name)
                     continue
                 self._built[name] = self._build(name)
                 old.program.release()
