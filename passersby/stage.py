@@ -38,6 +38,7 @@ from passersby.errors import UserError
 from passersby.frames import Frame
 from passersby.hotplug import Assigner, Change, DeskSlots, MonitorSource
 from passersby.morph import Morph
+from passersby.quitguard import QuitGuard
 from passersby.screens import Plan, plans
 
 if TYPE_CHECKING:
@@ -349,9 +350,12 @@ def run(cfg: Config, root: Path | None, windowed: bool,
         raise
     # systemd and `kill` stop the player with SIGTERM: quit like Esc, saving every place
     previous = signal.signal(signal.SIGTERM, lambda *_: setattr(stage, "stopping", True))
+    # ...and if a frame never ends (a tuned shader's endless loop), still stop, saving
+    guard = QuitGuard(lambda: [s.stop() for s in stage.screens])
     try:
         result = stage.play(held.poll, max_seconds)
     finally:
+        guard.close()
         watchdog.stopping()
         try:
             if stage.instruments is not None:

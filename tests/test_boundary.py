@@ -18,7 +18,8 @@ NEUTRAL = ["passersby.frames", "passersby.morph", "passersby.config", "passersby
            "passersby.rng", "passersby.cli", "passersby.worker", "passersby.player",
            "passersby.taste", "passersby.traversal.base", "passersby.traversal.drift",
            "passersby.traversal.orbit", "passersby.traversal.journey",
-           "passersby.traversal.modes", "passersby.tune", "passersby.bookmarks"]
+           "passersby.traversal.modes", "passersby.tune", "passersby.bookmarks",
+           "passersby.quitguard"]
 
 
 def loaded_after(module: str) -> set[str]:
