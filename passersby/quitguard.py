@@ -31,6 +31,9 @@ class QuitGuard:
         self._read.setblocking(False)
         self._write.setblocking(False)
         self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        if threading.current_thread() is not threading.main_thread():
+            return                  # signals reach the main thread only: nothing to guard
         self._previous = signal.set_wakeup_fd(self._write.fileno(), warn_on_full_buffer=False)
         self._thread = threading.Thread(target=self._watch, name="quit-guard", daemon=True)
         self._thread.start()
@@ -61,10 +64,8 @@ class QuitGuard:
 
     def close(self) -> None:
         self._done.set()
-        try:
+        if self._thread is not None:
             signal.set_wakeup_fd(self._previous)
-        except ValueError:          # not the main thread: leave it (the socket closes)
-            pass
-        self._thread.join(timeout=2.0)
+            self._thread.join(timeout=2.0)
         self._read.close()
         self._write.close()

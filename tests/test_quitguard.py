@@ -60,3 +60,17 @@ def test_other_signals_do_not_trip_it(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert child.wait(timeout=20) == 3
     assert mark.read_text() == "loop ended by itself"
+
+
+def test_off_the_main_thread_it_installs_nothing() -> None:
+    import threading
+
+    from passersby.quitguard import QuitGuard
+
+    made: list = []
+    t = threading.Thread(target=lambda: made.append(QuitGuard(lambda: None, grace=0.1)))
+    t.start()
+    t.join()
+    assert made and made[0]._thread is None
+    made[0].close()
+    assert signal.set_wakeup_fd(-1) == -1        # the main thread's wakeup fd untouched
