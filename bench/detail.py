@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import os
 import time
 from pathlib import Path
 
@@ -25,9 +26,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-MET = common.ROOT.parent / "shared" / "datasets" / "met-portraits" / "images"
-if not MET.is_dir():
-    MET = Path("/work/shared/datasets/met-portraits/images")
+# the shared Met portraits beside the repository (../shared), or $PASSERSBY_MET_IMAGES
+MET = Path(os.environ.get("PASSERSBY_MET_IMAGES",
+                          common.ROOT.parent / "shared" / "datasets" / "met-portraits" / "images"))
 
 
 def dog_energy(grey: np.ndarray) -> float:

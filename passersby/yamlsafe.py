@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from passersby.errors import NotUtf8, utf8
+
 MAX_BYTES = 1 << 20        # a config is a few KB; defaults.yaml ~10 KB
 MAX_DEPTH = 32             # defaults.yaml nests 3 deep
 MAX_ALIASES = 256
@@ -145,9 +147,8 @@ def read(path: Path) -> Any:
         raise YamlError(f"more than {MAX_BYTES} bytes, more than a config can need; "
                         f"is this the right file?")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise YamlError(f"line {line}: not UTF-8 text (byte {raw[e.start]:#04x} at offset "
-                        f"{e.start}); save the file as UTF-8") from None
+        text = utf8(raw)
+    except NotUtf8 as e:
+        raise YamlError(f"line {e.line}: not UTF-8 text (byte {e.byte:#04x} at offset "
+                        f"{e.offset}); save the file as UTF-8") from None
     return parse(text)

@@ -95,13 +95,10 @@ def moving(display: str, x0: int, shots: list) -> float:
     return float(np.abs(centre(a, x0) - centre(b, x0)).mean())
 
 
-def test_two_screens_play_and_survive_unplugging_one(xdisplay: str, tmp_path: Path) -> None:
-    cfg = tmp_path / "two.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "stream": {"seed": 0x2, "threads": 1, "keyframes_per_second": 4.0},
-        "look": {"grain": 0.0, "work_size": 128},
-        "screens": [{"monitor": 0}, {"monitor": 1, "seed_offset": 1,
-                                     "look": {"painterly": 0.0, "warmth": -0.1}}]}))
+def start_player(xdisplay: str, tmp_path: Path, cfg: Path
+                 ) -> tuple[subprocess.Popen, Path, Path, Path]:
+    """The player (CHILD) on config `cfg` with both scripted monitors plugged in; returns
+    (process, monitor list file, state folder, log file)."""
     mons, st, log = tmp_path / "monitors.json", tmp_path / "state", tmp_path / "log.txt"
     set_monitors(mons, [LEFT, RIGHT])
     env = {**os.environ, "DISPLAY": xdisplay, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -109,6 +106,17 @@ def test_two_screens_play_and_survive_unplugging_one(xdisplay: str, tmp_path: Pa
     with log.open("w") as err:
         proc = subprocess.Popen([sys.executable, "-c", CHILD, str(cfg), str(st), str(mons)],
                                 env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+    return proc, mons, st, log
+
+
+def test_two_screens_play_and_survive_unplugging_one(xdisplay: str, tmp_path: Path) -> None:
+    cfg = tmp_path / "two.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "stream": {"seed": 0x2, "threads": 1, "keyframes_per_second": 4.0},
+        "look": {"grain": 0.0, "work_size": 128},
+        "screens": [{"monitor": 0}, {"monitor": 1, "seed_offset": 1,
+                                     "look": {"painterly": 0.0, "warmth": -0.1}}]}))
+    proc, mons, st, log = start_player(xdisplay, tmp_path, cfg)
     shots: list = []
     try:
         wait_for(log, "screen 0: live stream", proc)

@@ -4,18 +4,15 @@ back. The monitor list is scripted as in test_stage_window.py; the loop, windows
 pipelines (detail pass on) and streams are the real ones."""
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from test_stage_window import CHILD, LEFT, RIGHT, ROOT, W, grab, moving, set_monitors, \
-    wait_for, xdisplay  # noqa: F401  (xdisplay: the Xvfb fixture)
+from test_stage_window import LEFT, RIGHT, W, moving, set_monitors, start_player, wait_for, \
+    xdisplay  # noqa: F401  (xdisplay: the Xvfb fixture)
 
 
 def portrait_box(img: np.ndarray, x0: int) -> tuple[int, int]:
@@ -34,13 +31,7 @@ def test_a_screen_hung_on_its_side_with_its_own_walk(xdisplay: str, tmp_path: Pa
         "screens": [{"monitor": 0},
                     {"monitor": 1, "seed_offset": 1, "rotate": 90,
                      "traversal": {"mode": "drift", "drift": {"correlation_seconds": 4.0}}}]}))
-    mons, st, log = tmp_path / "monitors.json", tmp_path / "state", tmp_path / "log.txt"
-    set_monitors(mons, [LEFT, RIGHT])
-    env = {**os.environ, "DISPLAY": xdisplay, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    env.pop("WAYLAND_DISPLAY", None)
-    with log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(cfg), str(st), str(mons)],
-                                env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+    proc, mons, _, log = start_player(xdisplay, tmp_path, cfg)
     shots: list = []
     try:
         wait_for(log, "screen 0: live stream", proc)

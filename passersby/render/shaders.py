@@ -23,7 +23,7 @@ from pathlib import Path
 
 import moderngl
 
-from passersby.errors import UserError
+from passersby.errors import NotUtf8, UserError, utf8
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,10 @@ def _read(path: Path, origin: str | None) -> str:
         raise ShaderError(f"{where}cannot read shader file {_display_path(path)} "
                           f"({e.strerror}); check the name and the shaders directory") from None
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise ShaderError(f"{where}{_display_path(path)}:{line}: not UTF-8 text (byte "
-                          f"{raw[e.start]:#04x}); is a binary file saved in its place?") from None
+        text = utf8(raw)
+    except NotUtf8 as e:
+        raise ShaderError(f"{where}{_display_path(path)}:{e.line}: not UTF-8 text (byte "
+                          f"{e.byte:#04x}); is a binary file saved in its place?") from None
     if len(raw) > MAX_SHADER_BYTES or "\x00" in text:
         raise ShaderError(f"{where}{_display_path(path)}: "
                           f"{'larger than 1 MiB' if len(raw) > MAX_SHADER_BYTES else 'holds NUL bytes'}"

@@ -85,8 +85,7 @@ def descriptors(images: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _pairwise(d: np.ndarray) -> np.ndarray:
-    sq = (d * d).sum(1)
-    return np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * d @ d.T, 0))
+    return _cross(d, d)
 
 
 def distinct_sitters(d: np.ndarray, threshold: float = SAME_PERSON) -> int:
