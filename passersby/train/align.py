@@ -12,6 +12,7 @@ Never needed by the player.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,11 +67,13 @@ def _dlib():  # type: ignore[no-untyped-def]
     return _MODELS
 
 
-def landmarks(rgb: np.ndarray, haar_box: tuple[int, int, int, int] | None = None
+def landmarks(rgb: np.ndarray,
+              fallback: Callable[[], tuple[int, int, int, int] | None] | None = None
               ) -> tuple[np.ndarray, str] | None:
     """rgb [H,W,3] uint8 -> ([68,2] landmark points, detector) of the largest face,
     or None when neither detector finds one. HOG first (at the picture's scale, then
-    upsampled once for small faces); else the Haar box, if one was given."""
+    upsampled once for small faces); else the box `fallback()` gives (the Haar box:
+    looked for only when HOG found nothing)."""
     m = _dlib()
     dlib = m["dlib"]
     grey = np.ascontiguousarray(rgb.mean(2).astype(np.uint8))
@@ -80,9 +83,10 @@ def landmarks(rgb: np.ndarray, haar_box: tuple[int, int, int, int] | None = None
             rect, source = max(rects, key=lambda r: r.width() * r.height()), "hog"
             break
     else:
-        if haar_box is None:
+        box = fallback() if fallback is not None else None
+        if box is None:
             return None
-        x, y, w, h = haar_box
+        x, y, w, h = box
         rect, source = dlib.rectangle(int(x), int(y), int(x + w), int(y + h)), "haar"
     shape = m["predictor"](np.ascontiguousarray(rgb), rect)
     pts = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], np.float64)

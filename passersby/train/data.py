@@ -174,9 +174,7 @@ def _aligned_crop(rgb: np.ndarray, recipe: CropRecipe) -> tuple[np.ndarray, dict
     from passersby.train import align
 
     try:
-        found = align.landmarks(rgb)
-        if found is None:
-            found = align.landmarks(rgb, largest_face(rgb, recipe.min_face))
+        found = align.landmarks(rgb, lambda: largest_face(rgb, recipe.min_face))
     except align.AlignUnavailable as e:
         raise DataError(str(e)) from None
     if found is None:
