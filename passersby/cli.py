@@ -657,7 +657,16 @@ def parser() -> argparse.ArgumentParser:
                     help="generator, projected D: the size pictures are read at (default 128)")
     sp.add_argument("--ndf", type=int, help="generator: discriminator width (default 32; "
                                             "projected: the heads' width)")
-    sp.add_argument("--beta1", type=float, help="generator: Adam's beta1 (default 0.5)")
+    sp.add_argument("--beta1", type=_number, help="generator: Adam's beta1 (default 0.5)")
+    sp.add_argument("--imle", type=_number, metavar="W",
+                    help="generator: weight of the coverage term (IMLE: every crop pulls the "
+                         "nearest of G's pictures toward it, in EfficientNet-Lite0 features; "
+                         "needs the [train] extra; default 0: none)")
+    sp.add_argument("--imle-pool", dest="imle_pool", type=int, metavar="N",
+                    help="generator, --imle: latents drawn per search (default 2048)")
+    sp.add_argument("--imle-every", dest="imle_every", type=int, metavar="K",
+                    help="generator, --imle: steps between searches (default 0: one pass "
+                         "over the crops)")
     sp.add_argument("--d-warmup", dest="d_warmup", type=int, metavar="N",
                     help="generator: the first N steps train D only (default 0)")
     sp.add_argument("--lr-g", dest="lr_g", type=_number, help="generator: G's learning rate "

@@ -217,3 +217,34 @@ def test_a_carried_checkpoint_continues_the_run_on_another_machine(tmp_path: Pat
     assert resumed["tensors_sha256"] == whole["tensors_sha256"]
     with pytest.raises(generator.TrainError, match="no checkpoint"):
         generator.carry(there, "nothing-here")
+
+
+def test_imle_finds_each_crops_nearest_picture_and_resumes_exactly(tmp_path: Path) -> None:
+    """The coverage term: the search gives each crop the pool latent whose picture is
+    nearest (checked against a brute force), and a run with it resumes bit for bit."""
+    from passersby import models
+    from passersby.train import imle
+
+    torch.manual_seed(0)
+    g = models.build("dcgan-generator", {"nz": 100, "ngf": 8, "nc": 3, "size": 64}).eval()
+    space = imle.Space()
+    crops = torch.rand(5, 3, 64, 64) * 2 - 1
+    real = space(crops)
+    z = imle.nearest(g, space, real, pool=20, gen=torch.Generator().manual_seed(3), chunk=7)
+    pool = torch.randn(20, 100, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        d = torch.cdist(real, space(g(pool))).argmin(1)
+    assert torch.equal(z, pool[d])
+    assert imle.loss(space, crops, real).item() < 1e-6 < imle.loss(space, crops.flip(0), real)
+
+    dataset, root = _blobs(tmp_path), tmp_path / "weights"
+    recipe = Recipe(batch=4, ngf=8, ndf=8, checkpoint_every=2, sample_every=2,
+                    d_arch="projected", d_size=64, beta1=0.0, imle=1.0, imle_pool=16,
+                    imle_every=3)
+    whole = train(root, dataset, "whole", recipe, steps=5)
+    train(root, dataset, "cut", recipe, steps=4)                 # mid-search, step 4 of 3..5
+    resumed = train(root, dataset, "cut", recipe, steps=5)
+    assert resumed["tensors_sha256"] == whole["tensors_sha256"]
+    assert "--imle 1.0" in whole["made_by"]
+    with pytest.raises(generator.TrainError, match="--imle -1"):
+        train(root, dataset, "bad", Recipe(batch=4, ngf=8, imle=-1.0), steps=1)

@@ -71,7 +71,8 @@ RECIPE_FLAGS = (("lr-g", "lr_g"), ("lr-d", "lr_d"), ("ema", "ema"), ("freeze-g",
                 ("ada-target", "ada_target"), ("d-warmup", "d_warmup"),
                 ("g-params", "g_params"), ("anchor", "anchor"), ("ngf", "ngf"),
                 ("d-arch", "d_arch"), ("d-size", "d_size"), ("beta1", "beta1"),
-                ("ndf", "ndf"))
+                ("ndf", "ndf"), ("imle", "imle"), ("imle-pool", "imle_pool"),
+                ("imle-every", "imle_every"))
 
 
 class TrainError(UserError, RuntimeError):
@@ -108,6 +109,9 @@ class Recipe:
                                  # EfficientNet-Lite0 features (train/projected.py; hinge loss)
     d_size: int = 128            # projected: the size the pictures are read at
     beta1: float = 0.5           # Adam's first-moment decay, both networks
+    imle: float = 0.0            # weight of the coverage term (train/imle.py; 0: none)
+    imle_pool: int = 2048        # latents drawn to find each crop's nearest picture
+    imle_every: int = 0          # steps between searches (0: one pass over the crops)
 
 
 DEFAULTS = asdict(Recipe())
@@ -279,6 +283,19 @@ class Nets:
                 raise TrainError("--anchor pulls G toward the structure of its --init; "
                                  "give --init or drop --anchor")
             self.g0 = copy.deepcopy(self.g).eval().requires_grad_(False)
+        self.imle_z: torch.Tensor | None = None         # each crop's nearest latent
+        self.space = self.real_features = None
+        if not (recipe.imle >= 0 and recipe.imle_pool >= 1 and recipe.imle_every >= 0):
+            raise TrainError(f"--imle {recipe.imle} --imle-pool {recipe.imle_pool} --imle-every "
+                             f"{recipe.imle_every}: use a weight >= 0 (0: none), a pool of at "
+                             f"least 1 latent, every >= 0 steps (0: one pass over the crops)")
+        if recipe.imle > 0:
+            from passersby.train import imle, projected
+
+            try:
+                self.space = imle.Space().to(device)
+            except projected.BackboneUnavailable as e:
+                raise TrainError(str(e)) from None
         betas = (recipe.beta1, 0.999 if recipe.d_arch == "dcgan" else 0.99)
         self.opt_g = torch.optim.Adam(trainable, recipe.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.d.parameters(), recipe.lr_d, betas=betas)
@@ -291,10 +308,16 @@ class Nets:
                                         "backbone_sha256": proj.backbone_sha256}
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return pack({"g": self.g, "d": self.d, "ema": self.ema},
-                    {"opt_g": self.opt_g, "opt_d": self.opt_d})
+        out = pack({"g": self.g, "d": self.d, "ema": self.ema},
+                   {"opt_g": self.opt_g, "opt_d": self.opt_d})
+        if self.imle_z is not None:
+            out["imle.z"] = self.imle_z.detach().cpu().contiguous().clone()
+        return out
 
     def load(self, tensors: dict[str, torch.Tensor]) -> None:
+        tensors = dict(tensors)
+        z = tensors.pop("imle.z", None)
+        self.imle_z = None if z is None else z.to(next(self.g.parameters()).device)
         unpack(tensors, {"g": self.g, "d": self.d, "ema": self.ema},
                {"opt_g": self.opt_g, "opt_d": self.opt_d})
 
@@ -375,6 +398,8 @@ def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
     if step < recipe.d_warmup:                                         # D learns first
         return loss_d.item(), 0.0
     loss_g = g_loss(recipe, nets.d(diff_augment(fake, gen, p)))
+    if nets.space is not None:                  # every crop keeps a picture near it
+        loss_g = loss_g + recipe.imle * _coverage(nets, real, recipe, step, idx)
     if nets.g0 is not None:                     # keep the init's faces: light/dark layout
         with torch.no_grad():
             want = structure(nets.g0(z))
@@ -386,6 +411,26 @@ def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
         for avg, cur in zip(nets.ema.state_dict().values(), nets.g.state_dict().values()):
             avg.lerp_(cur, 1 - recipe.ema) if avg.is_floating_point() else avg.copy_(cur)
     return loss_d.item(), loss_g.item()
+
+
+def _coverage(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
+              idx: torch.Tensor) -> torch.Tensor:
+    """The IMLE term of step `step` for the crops `idx` (unflipped); each crop's nearest
+    latent is searched again every `imle_every` steps (one pass over the crops by
+    default), from a random source of its own (a function of seed and step)."""
+    from passersby.train import imle
+
+    space = nets.space
+    if nets.real_features is None:
+        with torch.no_grad():
+            nets.real_features = torch.cat([space(real[i:i + 64].float() / 127.5 - 1.0)
+                                            for i in range(0, real.shape[0], 64)])
+    every = recipe.imle_every or max(1, real.shape[0] // recipe.batch)
+    if nets.imle_z is None or step % every == 0:
+        nets.imle_z = imle.nearest(nets.g, space, nets.real_features, recipe.imle_pool,
+                                   step_rng(recipe.seed + 104_729, step))
+    dev = real.device
+    return imle.loss(space, nets.g(nets.imle_z[idx.to(dev)]), nets.real_features[idx.to(dev)])
 
 
 def _save_checkpoint(folder: Path, nets: Nets, record: dict, keep: bool = False) -> None:

@@ -1,0 +1,77 @@
+"""Coverage beside the GAN loss: implicit maximum likelihood (IMLE, Li & Malik 2018).
+
+A GAN may drop sitters: against the projected discriminator a DCGAN G collapsed to one
+face for every z within 400 steps, with or without BatchNorm in D's heads. IMLE turns
+the question around: every crop must have a picture of G near it. Every `every` steps
+(one pass over the crops by default) a pool of latents is drawn, G's pictures of them
+are read in a perceptual space, and each crop is given the latent whose picture lies
+nearest to it; each training step then pulls G's pictures of the batch's crops' latents
+toward those crops (`Recipe.imle`, its weight beside the adversarial loss). A G that
+makes one face for every z is then far from most crops, and the term grows with the
+crops it leaves out.
+
+The space (`Space`): EfficientNet-Lite0 (frozen, ImageNet; the projected D's backbone,
+not the yardsticks' Lite2 or face descriptor) at 64 px, its first three levels (strides
+4, 8, 16), each feature unit-normalised over channels per position (as LPIPS does), and
+the picture itself at 16x16 for the palette. Parts are scaled so that the squared
+distance of two pictures is the sum over the four parts of their mean squared
+difference.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LEVELS = ((0, 3), (3, 5), (5, 11))                 # EfficientNet-Lite0 blocks per level
+
+
+class Space(nn.Module):
+    """x [N,3,S,S] f32 -1..1 -> [N,D] f32; |a - b|^2 is the perceptual distance."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from passersby.train import projected
+
+        net, _ = projected.load_backbone()
+        self.__dict__["net"] = net                     # frozen, outside the module tree
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        net = self.net
+        x = F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False)
+        parts = [F.adaptive_avg_pool2d(x, 16).flatten(1)]
+        h = net._swish(net._bn0(net._conv_stem(x)))
+        for lo, hi in LEVELS:
+            for block in net._blocks[lo:hi]:
+                h = block(h)
+            parts.append((h / (h.square().sum(1, keepdim=True).sqrt() + 1e-6)).flatten(1))
+        return torch.cat([p / p.shape[1] ** 0.5 for p in parts], 1)
+
+    def to(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.__dict__["net"] = self.net.to(*args, **kwargs)
+        return super().to(*args, **kwargs)
+
+
+def nearest(g: nn.Module, space: Space, real: torch.Tensor, pool: int,
+            gen: torch.Generator, chunk: int = 64) -> torch.Tensor:
+    """For each crop's features (real [N,D]) the latent [N,nz] among `pool` drawn from
+    `gen` whose picture by `g` is nearest to it."""
+    best = torch.full((real.shape[0],), float("inf"))
+    pick = torch.zeros(real.shape[0], g.nz)
+    rr = real.square().sum(1).cpu()
+    latents = torch.randn(pool, g.nz, generator=gen)
+    with torch.no_grad():
+        for start in range(0, pool, chunk):
+            z = latents[start:start + chunk]
+            f = space(g(z.to(real.device))).cpu()
+            d = rr[:, None] + f.square().sum(1)[None] - 2 * real.cpu() @ f.T   # [N,chunk]
+            dist, j = d.min(1)
+            closer = dist < best
+            best = torch.where(closer, dist, best)
+            pick[closer] = z[j[closer]]
+    return pick.to(real.device)
+
+
+def loss(space: Space, fake: torch.Tensor, real_features: torch.Tensor) -> torch.Tensor:
+    """Mean squared perceptual distance of G's pictures to their crops."""
+    return (space(fake) - real_features).square().sum(1).mean()
