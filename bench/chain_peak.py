@@ -7,7 +7,7 @@ several) measured in the same run, before and after (the best is kept). FLOPs of
 G and E are counted from their layers (2 x multiply-adds of each convolution and
 linear layer, one sample). Variants:
 - eager: the networks as loaded from the weight package (NCHW, BatchNorm layers);
-- chain: passersby.chain.prepare (BatchNorm folded, channels_last) = what the player runs;
+- chain: passersby.generator.chain.prepare (BatchNorm folded, channels_last) = what the player runs;
 - jit: the chain variant traced and frozen with TorchScript (oneDNN fusions).
 "stream" is one live step (G, transform, E, traversal, uint8 frame) at batch 1.
 """
@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 import common
-from passersby.config import WeightsConfig
+from passersby.common.config import WeightsConfig
 
 
 def matmul_peak(torch: Any, n: int = 2048, reps: int = 5) -> float:
@@ -70,8 +70,8 @@ def throughput(torch: Any, fn: Callable[[Any], Any], x: Any, reps: int) -> float
 
 
 def variants(torch: Any, chain: Any, world: str) -> dict[str, tuple[Any, Any]]:
-    from passersby import weights
-    from passersby.weights import weights_dir
+    from passersby.generator import weights
+    from passersby.generator.weights import weights_dir
 
     root = weights_dir(None)
     g, _ = weights.load_module(root, world, "generator")
@@ -87,8 +87,8 @@ def variants(torch: Any, chain: Any, world: str) -> dict[str, tuple[Any, Any]]:
 def measure(args: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import torch
 
-    from passersby.chain import Chain
-    from passersby.weights import weights_dir
+    from passersby.generator.chain import Chain
+    from passersby.generator.weights import weights_dir
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -123,8 +123,8 @@ def measure(args: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 def stream_rate(chain: Any, reps: int) -> float:
     """Live keyframes/s: Stream.next_frame, the player's producer step (batch 1)."""
-    from passersby.config import TraversalConfig
-    from passersby.stream import Stream
+    from passersby.common.config import TraversalConfig
+    from passersby.generator.stream import Stream
 
     stream = Stream(chain, TraversalConfig(), 4.0, seed=1)
     for _ in range(3):

@@ -51,7 +51,8 @@ def inner(img: np.ndarray, box: tuple[int, int, int, int], keep: float = 0.9) ->
 
 def keyframes(n: int) -> np.ndarray:
     """n refined keyframes [n,256,256,3] uint8 of the default world."""
-    from passersby import config, weights
+    from passersby.common import config
+    from passersby.generator import weights
     from passersby.train import refiner
 
     cfg = config.load(None)
@@ -64,9 +65,9 @@ def render(frames: np.ndarray, size: tuple[int, int], detail: float
            ) -> tuple[list[np.ndarray], tuple[int, int, int, int], float]:
     """Each keyframe through the Pipeline at `size`; (pictures, portrait box top-left
     origin, ms to paint one keyframe's detail)."""
-    from passersby.config import LookConfig
-    from passersby.display import Offscreen
-    from passersby.render.pipeline import Pipeline, portrait_rect
+    from passersby.common.config import LookConfig
+    from passersby.player.display import Offscreen
+    from passersby.player.render.pipeline import Pipeline, portrait_rect
 
     look = dataclasses.replace(LookConfig(), grain=0.0, detail=detail)
     off = Offscreen(size)
@@ -125,7 +126,7 @@ def crops(today: np.ndarray, after: np.ndarray, box: tuple[int, int, int, int],
 
 
 def main() -> None:
-    from passersby.config import LookConfig
+    from passersby.common.config import LookConfig
 
     ap = common.parser(__doc__)
     ap.add_argument("--sizes", default="1080x1350,2160x2700")

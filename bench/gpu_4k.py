@@ -38,11 +38,11 @@ def main() -> int:
         print("bench/gpu_4k.py needs CUDA (torch.cuda.is_available() is False here); "
               "run it on the GPU unit. Nothing measured.")
         return 0
-    from passersby import config
-    from passersby.chain import Chain
-    from passersby.display import Offscreen
-    from passersby.render.pipeline import Pipeline
-    from passersby.stream import Stream
+    from passersby.common import config
+    from passersby.generator.chain import Chain
+    from passersby.player.display import Offscreen
+    from passersby.player.render.pipeline import Pipeline
+    from passersby.generator.stream import Stream
 
     cfg = config.load(None)
     size = common.size_list(args.size)[0]

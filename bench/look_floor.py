@@ -44,7 +44,7 @@ def make_floor(off: Any, work_size: int) -> tuple[Callable[[int], None], list[An
     """The floor: one bilinear fetch of a work-size texture per output pixel."""
     import moderngl
 
-    from passersby.render.shaders import DEFAULT_SHADER_DIR
+    from passersby.player.render.shaders import DEFAULT_SHADER_DIR
 
     ctx = off.ctx
     vert = (DEFAULT_SHADER_DIR / "fullscreen.vert").read_text()
@@ -64,9 +64,9 @@ def make_floor(off: Any, work_size: int) -> tuple[Callable[[int], None], list[An
 
 def measure(size: tuple[int, int], rounds: int, per_kf: int,
             detail: float | None = None) -> dict[str, Any]:
-    from passersby.config import LookConfig
-    from passersby.display import Offscreen
-    from passersby.render.pipeline import Pipeline
+    from passersby.common.config import LookConfig
+    from passersby.player.display import Offscreen
+    from passersby.player.render.pipeline import Pipeline
 
     off = Offscreen(size)
     ctx = off.ctx

@@ -31,7 +31,7 @@ import common
 
 def loop(pipe: Any, off: Any, take: Callable[[], Any], kps: float, fps: float,
          seconds: float) -> dict[str, Any]:
-    from passersby.morph import Morph
+    from passersby.player.morph import Morph
 
     morph: Any = Morph(1.0 / kps)
     times, waits, late = [], 0, 0
@@ -62,10 +62,11 @@ def nice_producer(n: int) -> None:
 
 def run(size: tuple[int, int], fps: float, seconds: float, rounds: int,
         nice: int = 0) -> dict[str, dict]:
-    from passersby import config, player
-    from passersby.display import Offscreen
-    from passersby.frames import Frame
-    from passersby.render.pipeline import Pipeline
+    from passersby.common import config
+    from passersby.player import session as player
+    from passersby.player.display import Offscreen
+    from passersby.common.frames import Frame
+    from passersby.player.render.pipeline import Pipeline
 
     cfg = config.load(None, {"stream": {"seed": 3}})
     kps = cfg.stream.keyframes_per_second

@@ -5,7 +5,7 @@
 - R per keyframe at batch 1, 8 and 32 (ms per keyframe: a batch's time / its size),
   beside G+E at the same batch, measured interleaved; `R/(G+E)` is the figure to trust
   on a noisy machine. Torch CPU threads as the generator process sets them
-  (passersby.worker.threads: `stream.threads`, 0 = cores // 2), unless --threads.
+  (passersby.generator.process.threads: `stream.threads`, 0 = cores // 2), unless --threads.
 - the live stream (Stream.next_frame: G, transform, E, traversal, novelty, uint8
   frame; the refined frame too with R) at batch 1, keyframes/s without and with R,
   interleaved blocks; the player needs stream.keyframes_per_second (4/s).
@@ -46,10 +46,10 @@ def _timed(torch: Any, device: Any, fn: Callable[[], object]) -> float:
 
 def load_refiner(torch: Any, cfg: Any, device: Any) -> tuple[Any, dict, str]:
     """(prepared R, manifest, what it is): the configured package, else a random init."""
-    from passersby import weights
-    from passersby.chain import default_half, prepare
-    from passersby.config import WeightsConfig
-    from passersby.models.refiner import Refiner
+    from passersby.generator import weights
+    from passersby.generator.chain import default_half, prepare
+    from passersby.common.config import WeightsConfig
+    from passersby.generator.models.refiner import Refiner
 
     root = weights.weights_dir(cfg.weights.dir)
     name = cfg.weights.refiner or WeightsConfig().refiner
@@ -68,8 +68,8 @@ def chains(cfg: Any, device: str) -> tuple[Any, Any, str]:
     """(chain without R, the same chain with R, what R is)."""
     import torch
 
-    from passersby.chain import Chain
-    from passersby.weights import weights_dir
+    from passersby.generator.chain import Chain
+    from passersby.generator.weights import weights_dir
 
     off = Chain.load(weights_dir(cfg.weights.dir), cfg.weights.generator,
                      cfg.weights.encoder or None, device)
@@ -82,7 +82,7 @@ def per_keyframe(on: Any, reps: int) -> list[dict[str, Any]]:
     timed as one batched forward pass (Chain.refine itself goes one by one on the CPU)."""
     import torch
 
-    from passersby import rng
+    from passersby.common import rng
 
     rows = []
     for batch in BATCHES:
@@ -113,8 +113,8 @@ def stream_rates(off: Any, on: Any, blocks: int, per_block: int = 20) -> tuple[f
     """Live keyframes/s (Stream.next_frame, batch 1) without and with R, interleaved."""
     import torch
 
-    from passersby.config import TraversalConfig
-    from passersby.stream import Stream
+    from passersby.common.config import TraversalConfig
+    from passersby.generator.stream import Stream
 
     streams = [Stream(c, TraversalConfig(), 4.0, seed=1) for c in (off, on)]
     for s in streams:
@@ -133,7 +133,7 @@ def gl_rows(frames: int) -> list[dict[str, Any]]:
     """ms per displayed frame of the default look at 1280x720 for 64 and 256 px keyframes."""
     import scaling
 
-    from passersby.display import DisplayError
+    from passersby.player.display import DisplayError
 
     rows = []
     try:
@@ -150,8 +150,8 @@ def gl_rows(frames: int) -> list[dict[str, Any]]:
 def measure(args: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import torch
 
-    from passersby import config
-    from passersby.worker import threads
+    from passersby.common import config
+    from passersby.generator.process import threads
 
     cfg = config.load(args.config)
     torch.set_num_threads(args.threads or threads(cfg))

@@ -94,7 +94,8 @@ def main() -> int:
 
     import torch
 
-    from passersby import config, faces, weights
+    from passersby.common import config
+    from passersby.generator import faces, weights
     from passersby.train import data, refiner
 
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -23,12 +23,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from passersby import config  # noqa: E402
+from passersby.common import config  # noqa: E402
 
 
 def gl_fps(size: tuple[int, int], frames: int) -> tuple[float, float]:
-    from passersby.display import Offscreen
-    from passersby.render.pipeline import Pipeline
+    from passersby.player.display import Offscreen
+    from passersby.player.render.pipeline import Pipeline
 
     off = Offscreen(size)
     pipe = Pipeline(off.ctx, config.LookConfig(), (64, 64))
@@ -58,7 +58,7 @@ def gl_fps(size: tuple[int, int], frames: int) -> tuple[float, float]:
 
 
 def render_fps(size: tuple[int, int], frames: int) -> float:
-    from passersby import player
+    from passersby.player import session as player
 
     cfg = config.load(None, {"render": {"size": list(size), "fps": 30.0,
                                         "seconds": frames / 30.0},

@@ -40,9 +40,9 @@ def look_ms(pipes: list[tuple[Any, Any]], frames: int, src: int = 64) -> float:
 
 
 def make(size: tuple[int, int], src: int = 64) -> tuple[Any, Any]:
-    from passersby.config import LookConfig
-    from passersby.display import Offscreen
-    from passersby.render.pipeline import Pipeline
+    from passersby.common.config import LookConfig
+    from passersby.player.display import Offscreen
+    from passersby.player.render.pipeline import Pipeline
 
     off = Offscreen(size)
     return Pipeline(off.ctx, LookConfig(), (src, src)), off
@@ -78,7 +78,7 @@ def gl_rows(frames: int) -> list[dict[str, Any]]:
 
 
 def generator(torch: Any, size: int) -> Any:
-    from passersby.models.dcgan import Generator
+    from passersby.generator.models.dcgan import Generator
 
     g = Generator()
     blocks = []
@@ -93,7 +93,7 @@ def generator(torch: Any, size: int) -> Any:
 def model_rows(reps: int) -> list[dict[str, Any]]:
     import torch
 
-    from passersby.chain import prepare
+    from passersby.generator.chain import prepare
 
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
     rows = []

@@ -32,10 +32,11 @@ def gl_objects() -> int:
 
 
 def run(minutes: float, size: tuple[int, int], fps: float, sample_s: float) -> list[dict[str, Any]]:
-    from passersby import config, player
-    from passersby.display import Offscreen
-    from passersby.morph import Morph
-    from passersby.render.pipeline import Pipeline
+    from passersby.common import config
+    from passersby.player import session as player
+    from passersby.player.display import Offscreen
+    from passersby.player.morph import Morph
+    from passersby.player.render.pipeline import Pipeline
 
     cfg = config.load(None, {"stream": {"seed": 7}})
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,9 +27,10 @@ import json, sys, tempfile, time
 from pathlib import Path
 marks = {}
 sys.path.insert(0, sys.argv[2])
-from passersby import config, player
-from passersby.display import Offscreen
-from passersby.render.pipeline import Pipeline
+from passersby.common import config
+from passersby.player import session as player
+from passersby.player.display import Offscreen
+from passersby.player.render.pipeline import Pipeline
 marks["imported"] = time.time()
 w, h = (int(v) for v in sys.argv[1].split("x"))
 cfg = config.load(None, {"stream": {"seed": 11}})

@@ -4,7 +4,7 @@ brighter does the stream get, at what cost in faces and repeats?
     .venv/bin/python bench/taste.py [--steps 300] [--seeds 3] [--strength 1.0]
 
 Rates N random samples of the generator by mean pixel (top 10 % favourite +2, above
-the median keep +1, the rest reject -1), trains passersby.taste on them, then runs
+the median keep +1, the rest reject -1), trains passersby.generator.taste on them, then runs
 the default stream from the same seeds with taste 0 and with taste > 0 and prints
 the mean brightness of each (0..255), the margin in units of the spread (sd) of
 the generator's own brightness, the Haar face rates and the near duplicates.
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def rate(chain, n: int, seed: int = 1234) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
     """n random latents [n,nz], their ratings [n] and brightness [n] (0..255)."""
-    from passersby import rng
+    from passersby.common import rng
 
     z = np.stack([rng.normal(seed, k, chain.nz, stream=3) for k in range(n)])
     bright = chain.generate_batch(z).reshape(n, -1).mean(axis=1)
@@ -37,7 +37,7 @@ def rate(chain, n: int, seed: int = 1234) -> tuple[np.ndarray, np.ndarray, np.nd
 
 def run_stream(chain, cfg, steps: int, seed: int) -> np.ndarray:  # type: ignore[no-untyped-def]
     """[steps,S,S,3] uint8 keyframes of a stream."""
-    from passersby.stream import Stream
+    from passersby.generator.stream import Stream
 
     s = Stream(chain, cfg, 4.0, seed)
     return np.stack([s.next_frame().image for _ in range(steps)])
@@ -46,10 +46,11 @@ def run_stream(chain, cfg, steps: int, seed: int) -> np.ndarray:  # type: ignore
 def measure(chain, model_path: Path, steps: int, seed: int, strength: float  # type: ignore[no-untyped-def]
             ) -> dict:
     """Brightness, face rate (every 2nd keyframe) and near duplicates, taste off and on."""
-    from passersby import config, faces
-    from passersby.audit import near_duplicates
-    from passersby.novelty import fingerprint
-    from passersby.traversal.modes import likeness_window
+    from passersby.common import config
+    from passersby.generator import faces
+    from passersby.generator.audit import near_duplicates
+    from passersby.common.novelty import fingerprint
+    from passersby.generator.traversal.modes import likeness_window
 
     base = config.Config().traversal
     out = {}
@@ -72,8 +73,8 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from passersby import taste, weights
-    from passersby.chain import Chain
+    from passersby.generator import taste, weights
+    from passersby.generator.chain import Chain
 
     torch.set_num_threads(1)
     chain = Chain.load(weights.weights_dir(), "dcgan64-standin", "dcgan64-standin-encoder", "cpu")

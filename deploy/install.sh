@@ -148,7 +148,7 @@ step_release() {
       "${pip[@]}" install "$torch_req"
       "${pip[@]}" install -e "$rel/src"    # editable: shaders/ and weights/ stay in src
     fi
-    "$rel/venv/bin/python" -c 'import torch, moderngl, glfw, passersby.cli' ||
+    "$rel/venv/bin/python" -c 'import torch, moderngl, glfw, passersby.cli.main' ||
       die "the new release does not import; the running one is untouched"
     touch "$rel/.complete"
   fi
@@ -202,7 +202,7 @@ EOF
   if [ ! -e "$etc/config.yaml" ]; then
     install -m 0640 "$dist" "$etc/config.yaml"
     say "wrote $etc/config.yaml"
-  elif ! "$rel/venv/bin/python" -c 'import sys; from passersby import config
+  elif ! "$rel/venv/bin/python" -c 'import sys; from passersby.common import config
 config.load(sys.argv[1])' "$etc/config.yaml"; then
     say "warning: $etc/config.yaml does not load with this version (error above); the" \
         "player uses its last good copy or the defaults until it is fixed"

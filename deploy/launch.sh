@@ -42,7 +42,7 @@ fi
 valid() {   # one line naming the key and the fix on stderr (the journal), no traceback
   "$venv/bin/python" -c '
 import sys
-from passersby import config
+from passersby.common import config
 try:
     config.load(sys.argv[1])
 except config.ConfigError as e:

@@ -1,3 +1,3 @@
-from passersby.cli import main
+from passersby.cli.main import main
 
 raise SystemExit(main())

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def weights_root() -> Path:
-    from passersby import weights
+    from passersby.generator import weights
 
     root = weights.weights_dir()
     if not (root / "dcgan64-standin" / "model.safetensors").exists():
@@ -30,14 +30,14 @@ def weights_root() -> Path:
 
 @pytest.fixture(scope="session")
 def chain(weights_root: Path):  # type: ignore[no-untyped-def]
-    from passersby.chain import Chain
+    from passersby.generator.chain import Chain
 
     return Chain.load(weights_root, "dcgan64-standin", "dcgan64-standin-encoder", "cpu")
 
 
 def offscreen_or_skip(size: tuple[int, int]):  # type: ignore[no-untyped-def]
     """An EGL offscreen target, or skip the test with the reason when GL is missing."""
-    from passersby.display import DisplayError, Offscreen
+    from passersby.player.display import DisplayError, Offscreen
 
     try:
         return Offscreen(size)
@@ -70,7 +70,7 @@ def xvfb(geometry: str) -> Iterator[str]:
 
 def assert_config_error(path: Path, words: list) -> None:
     """Loading `path` fails with a message naming the file and each of `words`."""
-    from passersby import config
+    from passersby.common import config
 
     with pytest.raises(config.ConfigError) as e:
         config.load(path)
@@ -110,8 +110,9 @@ def one_torch_thread() -> Iterator[None]:
 def render_in_fresh_process(overrides: str, out: Path, log: bool = False):  # type: ignore[no-untyped-def]
     """`player.render_offscreen` with config `overrides` (a Python dict literal) in a new
     interpreter that prints whether torch got imported; skips without headless GL."""
-    code = ("import logging, sys; from pathlib import Path; from passersby import config, "
-            "player\n" + ("logging.basicConfig(level=logging.INFO)\n" if log else "")
+    code = ("import logging, sys; from pathlib import Path; from passersby.common import "
+            "config; from passersby.player import session as player\n"
+            + ("logging.basicConfig(level=logging.INFO)\n" if log else "")
             + f"cfg = config.load(None, {overrides})\n"
             f"player.render_offscreen(cfg, Path({str(out)!r}), None)\n"
             "print('torch' in sys.modules)")

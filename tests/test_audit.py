@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from passersby import audit, config
-from passersby.novelty import NEAR_DUPLICATE
+from passersby.generator import audit
+from passersby.common import config
+from passersby.common.novelty import NEAR_DUPLICATE
 
 
 def test_near_duplicate_search_is_exhaustive_and_respects_the_window() -> None:
@@ -36,8 +37,8 @@ def test_audit_with_power_cuts(chain, tmp_path) -> None:  # type: ignore[no-unty
 def test_audit_refuses_a_state_folder_holding_an_edition(chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import pytest
 
-    from passersby import state
-    from passersby.errors import UserError
+    from passersby.common import state
+    from passersby.common.errors import UserError
 
     folder = tmp_path / "edition"
     cfg = config.Config()

@@ -12,8 +12,12 @@ import torch
 from conftest import offscreen_or_skip
 from PIL import Image
 
-from passersby import batch, cli, config, stream, worker
-from passersby.bookmarks import Store
+from passersby.generator import process
+from passersby.player import batch, session as worker
+from passersby.cli import main as cli
+from passersby.common import config
+from passersby.generator import stream
+from passersby.common.bookmarks import Store
 
 SEED = 0xBA7C
 SIZE = [64, 80]
@@ -89,7 +93,7 @@ def test_interrupted_then_rerun_ends_with_exactly_n(three: Path, tmp_path: Path)
 
 
 def test_a_still_regenerates_exactly_its_keyframe(three: Path) -> None:
-    from passersby.chain import Chain
+    from passersby.generator.chain import Chain
 
     store = Store.in_folder(three)
     bm = store.get("still-0002")
@@ -99,7 +103,7 @@ def test_a_still_regenerates_exactly_its_keyframe(three: Path) -> None:
     # as many torch threads as the generator process had: a convolution's sums are
     # ordered by its threads, so another count may move a few pixels by 1/255
     before = torch.get_num_threads()
-    torch.set_num_threads(worker.threads(cfg))
+    torch.set_num_threads(process.threads(cfg))
     try:
         back = stream.Stream(chain, cfg.traversal, cfg.stream.keyframes_per_second, bm.seed,
                              saved=bm.to_state()).next_frame()

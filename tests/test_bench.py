@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from passersby.chain import Chain
+from passersby.generator.chain import Chain
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "bench"))
 import chain_peak  # noqa: E402

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from passersby import bookmarks, config, rng
-from passersby.bookmarks import Bookmark, BookmarkError, Store
+from passersby.common import bookmarks, config, rng
+from passersby.common.bookmarks import Bookmark, BookmarkError, Store
 
 
 def make(step: int, **kw) -> Bookmark:  # type: ignore[no-untyped-def]
@@ -55,8 +55,8 @@ def test_unwritable_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_a_bookmark_returns_exactly_to_its_picture(chain) -> None:  # type: ignore[no-untyped-def]
-    from passersby.chain import to_uint8
-    from passersby.stream import Stream
+    from passersby.generator.chain import to_uint8
+    from passersby.generator.stream import Stream
 
     cfg = config.Config()
     s = Stream(chain, cfg.traversal, 4.0, seed=0xFEED)

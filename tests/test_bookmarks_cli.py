@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from passersby import bookmarks, cli, rng
-from passersby.bookmarks import Bookmark, Store
+from passersby.common import bookmarks, rng
+from passersby.cli import main as cli
+from passersby.common.bookmarks import Bookmark, Store
 
 
 def add(store: Store, step: int, **kw) -> Bookmark:  # type: ignore[no-untyped-def]

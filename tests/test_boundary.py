@@ -1,47 +1,113 @@
-"""Torch side never imports GL; GL side never imports torch; importing does nothing."""
+"""The process of every module is given by its folder, and the folders keep to it:
+the player (GL) never imports torch, the generator never imports GL, the unit's plumbing
+and the common modules import neither, and no folder reaches into one it must not.
+Every module is found by walking the package: there is no list to keep."""
 from __future__ import annotations
 
+import ast
+import importlib.util
+import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import render_in_fresh_process
 
-TORCH_SIDE = ["passersby.chain", "passersby.stream", "passersby.weights", "passersby.audit",
-              "passersby.traversal.feedback", "passersby.traversal.transform",
-              "passersby.train.encoder", "passersby.models.dcgan", "passersby.models.encoder",
-              "passersby.models.refiner"]
-GL_SIDE = ["passersby.render.pipeline", "passersby.render.shaders", "passersby.display",
-           "passersby.video", "passersby.batch", "passersby.curate"]
-NEUTRAL = ["passersby.frames", "passersby.morph", "passersby.config", "passersby.state",
-           "passersby.screens", "passersby.hotplug", "passersby.stage",
-           "passersby.rng", "passersby.cli", "passersby.worker", "passersby.player",
-           "passersby.taste", "passersby.traversal.base", "passersby.traversal.drift",
-           "passersby.traversal.orbit", "passersby.traversal.journey",
-           "passersby.traversal.modes", "passersby.tune", "passersby.bookmarks",
-           "passersby.quitguard"]
+import passersby
+
+GL = {"moderngl", "glfw"}
+TORCH = {"torch", "safetensors", "torchvision"}
+# folder -> (the project's folders it may import, the libraries it must not import)
+RULES = {
+    "common": ({"common"}, GL | TORCH),
+    "generator": ({"common", "generator"}, GL),
+    "player": ({"common", "player", "unit"}, TORCH),
+    "unit": ({"common", "unit"}, GL | TORCH),
+    "train": ({"common", "generator", "train"}, GL),
+    "cli": ({"common", "generator", "player", "unit", "train", "cli"}, set()),
+}
+TOP = {"passersby", "passersby.__main__"}                 # the package itself: the CLI only
 
 
-def loaded_after(module: str) -> set[str]:
-    code = f"import sys, {module}; print(' '.join(sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return set(out.stdout.split())
+def modules() -> list[str]:
+    found = [m.name for m in pkgutil.walk_packages(passersby.__path__, "passersby.")]
+    return sorted(found)
 
 
-@pytest.mark.parametrize("module", TORCH_SIDE)
-def test_torch_side_does_not_import_gl(module: str) -> None:
-    mods = loaded_after(module)
-    assert not {"moderngl", "glfw"} & mods
+def folder(module: str) -> str:
+    return module.split(".")[1]
 
 
-@pytest.mark.parametrize("module", GL_SIDE)
-def test_gl_side_does_not_import_torch(module: str) -> None:
-    assert "torch" not in loaded_after(module)
+def imports(source: str) -> set[str]:
+    """Every module named by an import statement anywhere in `source` (at the top or
+    inside a function: a lazy import still runs in the same process)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            if node.module == "passersby" or node.module.count(".") == 1 and \
+                    node.module.startswith("passersby."):
+                names.update(f"{node.module}.{a.name}" for a in node.names)
+    return names
 
 
-@pytest.mark.parametrize("module", NEUTRAL)
-def test_neutral_modules_import_neither(module: str) -> None:
-    assert not {"torch", "moderngl", "glfw"} & loaded_after(module)
+def violations(where: str, names: set[str]) -> list[str]:
+    """The imports a module in folder `where` must not have."""
+    allowed, banned = RULES[where]
+    return sorted(n for n in names if n.split(".")[0] in banned
+                  or n.startswith("passersby.") and folder(n) not in allowed)
+
+
+def source(module: str) -> str:
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin
+    return Path(spec.origin).read_text(encoding="utf-8")
+
+
+def test_every_module_lives_in_a_process_folder() -> None:
+    stray = [m for m in modules() if m not in TOP and folder(m) not in RULES]
+    assert not stray, f"modules outside the process folders {sorted(RULES)}: {stray}"
+    assert len(modules()) > 60                                   # the walk found the tree
+
+
+@pytest.mark.parametrize("module", [m for m in modules() if m not in TOP])
+def test_module_imports_only_what_its_folder_allows(module: str) -> None:
+    bad = violations(folder(module), imports(source(module)))
+    assert not bad, f"{module} ({folder(module)}/) imports {bad}"
+
+
+@pytest.mark.parametrize("where", sorted(set(RULES) - {"cli"}))
+def test_importing_a_folder_loads_nothing_it_must_not(where: str) -> None:
+    """At run time too (what a module's imports import): every module of the folder in
+    one fresh interpreter."""
+    mods = [m for m in modules() if m not in TOP and folder(m) == where]
+    code = f"import sys; import {', '.join(mods)}; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    loaded = {m.split(".")[0] for m in out.stdout.split()}
+    assert not RULES[where][1] & loaded, f"{where}/ loads {RULES[where][1] & loaded}"
+
+
+def test_the_command_line_imports_neither_torch_nor_gl() -> None:
+    out = subprocess.run([sys.executable, "-c", "import sys, passersby.cli.main, "
+                          "passersby.cli.doctor; print(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=True)
+    assert not (GL | {"torch"}) & set(out.stdout.split())
+
+
+def test_a_violation_is_seen() -> None:
+    """The check can fail: lazy imports of torch and of the generator in a player module,
+    GL in the unit's plumbing, the player in common/."""
+    lazy = "def f():\n    import torch\n    from passersby.generator import chain\n"
+    assert violations("player", imports(lazy)) == ["passersby.generator",
+                                                   "passersby.generator.chain", "torch"]
+    assert violations("unit", imports("import moderngl\n")) == ["moderngl"]
+    assert violations("common", imports("from passersby import player\n")) == \
+        ["passersby.player"]
+    assert violations("player", imports("from passersby.common import state\n")) == []
 
 
 def test_the_player_process_never_imports_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from passersby import rng
-from passersby.chain import to_uint8
-from passersby.config import TransformConfig
-from passersby.traversal import transform
+from passersby.common import rng
+from passersby.generator.chain import to_uint8
+from passersby.common.config import TransformConfig
+from passersby.generator.traversal import transform
 
 
 def test_shapes_ranges_and_determinism(chain) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from passersby import cli
+from passersby.cli import main as cli
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
@@ -33,7 +33,7 @@ def test_missing_weights_name_the_file_and_the_fix(tmp_path: Path, capsys, monke
 
 
 def test_weights_flag_picks_a_world_and_its_encoder(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from passersby.cli import _load_config, parser
+    from passersby.cli.main import _load_config, parser
 
     for command in ("run", "render", "explore", "audit"):
         cfg = _load_config(parser().parse_args([command, "--weights", "dcgan64-standin"]))

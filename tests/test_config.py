@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from conftest import assert_config_error
-from passersby import config
-from passersby.config import ConfigError
+from passersby.common import config
+from passersby.common.config import ConfigError
 
 
 def write(tmp_path: Path, data: dict) -> Path:

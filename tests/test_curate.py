@@ -17,8 +17,10 @@ import pytest
 from conftest import offscreen_or_skip, xvfb
 from PIL import Image
 
-from passersby import batch, bookmarks, cli, config, curate, rng
-from passersby.bookmarks import Bookmark, Store
+from passersby.player import batch, curate
+from passersby.common import bookmarks, config, rng
+from passersby.cli import main as cli
+from passersby.common.bookmarks import Bookmark, Store
 
 SCREENSHOT = Path("/tmp/passersby-curate.png")
 
@@ -40,7 +42,7 @@ import json, sys
 from pathlib import Path
 import glfw, numpy as np
 from PIL import Image
-from passersby import curate
+from passersby.player import curate
 
 folder, shot_path = Path(sys.argv[1]), sys.argv[2]
 items, store = curate.load_items(folder, "--from")
@@ -94,7 +96,7 @@ def test_keys_rate_reject_keep_favourite_undo_favourite(stills: Path, tmp_path: 
     folder = tmp_path / "stills"
     shutil.copytree(stills, folder)
     Image.new("RGB", (64, 80), (200, 10, 10)).save(folder / "stray.png")   # no bookmark
-    with caplog.at_level(logging.INFO, logger="passersby.curate"):
+    with caplog.at_level(logging.INFO, logger="passersby.player.curate"):
         curate.load_items(folder, "--from")[1].close()
     assert "stray.png has no bookmark" in caplog.text
     with xvfb("800x600x24") as display:

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from conftest import offscreen_or_skip
 
-from passersby.config import LookConfig
-from passersby.display import DisplayError, Offscreen
-from passersby.render.pipeline import Pipeline
+from passersby.common.config import LookConfig
+from passersby.player.display import DisplayError, Offscreen
+from passersby.player.render.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,9 +65,9 @@ WINDOW_SCRIPT = textwrap.dedent("""
     import json, sys
     import glfw
     import numpy as np
-    from passersby.config import LookConfig
-    from passersby.display import DisplayError, Window
-    from passersby.render.pipeline import Pipeline
+    from passersby.common.config import LookConfig
+    from passersby.player.display import DisplayError, Window
+    from passersby.player.render.pipeline import Pipeline
 
     out = {}
     with Window("passersby test", 0, False, (320, 240), vsync=False) as win:
@@ -138,7 +138,7 @@ def test_window_opens_renders_and_closes() -> None:
 def test_window_without_display_says_what_to_do() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env["PYTHONPATH"] = str(ROOT)
-    code = ("from passersby.display import Window, DisplayError\n"
+    code = ("from passersby.player.display import Window, DisplayError\n"
             "try:\n    Window('t', 0, False, (64, 64))\n"
             "except DisplayError as e:\n    print('ERR', e)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from passersby import cli, doctor
+from passersby.cli import doctor
+from passersby.cli import main as cli
 
 
 def by_name(results: list[doctor.Check]) -> dict[str, doctor.Check]:
@@ -94,6 +95,6 @@ def test_cli_json_parses(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
 
 def test_import_loads_neither_torch_nor_gl() -> None:
-    code = "import sys, passersby.doctor; print(' '.join(sys.modules))"
+    code = "import sys, passersby.cli.doctor; print(' '.join(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert not {"torch", "moderngl", "glfw"} & set(out.stdout.split())

@@ -9,15 +9,17 @@ from pathlib import Path
 import numpy as np
 
 from conftest import isolated, xvfb
-from passersby import bookmarks, cli, config, instruments, state
-from passersby.stream import Stream
+from passersby.common import bookmarks, config, state
+from passersby.cli import main as cli
+from passersby.player import instruments
+from passersby.generator.stream import Stream
 
 
 @isolated
 def test_explore_starts_at_the_bookmark_and_steers(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import glfw
 
-    from passersby.chain import Chain
+    from passersby.generator.chain import Chain
 
     root = tmp_path / "state"
     cfg_file = tmp_path / "c.yaml"

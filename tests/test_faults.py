@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from passersby import state
+from passersby.common import state
 
 RUNS = 50
 KPS, FPS = 4.0, 8.0

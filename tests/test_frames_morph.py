@@ -5,8 +5,8 @@ import time
 
 import numpy as np
 
-from passersby.frames import Frame, FrameQueue
-from passersby.morph import Morph
+from passersby.common.frames import Frame, FrameQueue
+from passersby.player.morph import Morph
 
 
 def frame(step: int) -> Frame:

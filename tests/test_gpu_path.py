@@ -12,8 +12,9 @@ import pytest
 import torch
 from conftest import offscreen_or_skip
 
-from passersby import rng, weights
-from passersby.chain import Chain, prepare, to_uint8
+from passersby.common import rng
+from passersby.generator import weights
+from passersby.generator.chain import Chain, prepare, to_uint8
 
 NO_CUDA = "no CUDA device here: the GPU path (fp16 generator on CUDA) is unmeasured on this machine"
 
@@ -30,7 +31,7 @@ def latents(n: int, seed: int = 5) -> np.ndarray:
 
 
 def test_pbo_upload_round_trips(gl) -> None:  # type: ignore[no-untyped-def]
-    from passersby.render.upload import PboUploader
+    from passersby.player.render.upload import PboUploader
 
     tex = gl.ctx.texture((16, 8), 3, alignment=1)
     up = PboUploader(gl.ctx, 16 * 8 * 3)
@@ -49,7 +50,7 @@ def test_pbo_upload_round_trips(gl) -> None:  # type: ignore[no-untyped-def]
 def test_pbo_uploads_make_no_gl_objects(gl) -> None:  # type: ignore[no-untyped-def]
     import moderngl
 
-    from passersby.render.upload import PboUploader
+    from passersby.player.render.upload import PboUploader
 
     tex = gl.ctx.texture((8, 8), 3, alignment=1)
     up = PboUploader(gl.ctx, 8 * 8 * 3)
@@ -115,7 +116,7 @@ def test_upload_module_is_gl_side_and_inert() -> None:
     import subprocess
     import sys
 
-    code = "import sys, passersby.render.upload; print(' '.join(sys.modules))"
+    code = "import sys, passersby.player.render.upload; print(' '.join(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "torch" not in out.stdout.split()
 
@@ -125,8 +126,8 @@ def test_upload_module_is_gl_side_and_inert() -> None:
 def _plain_pipe(off, paint_steps: int = 4):  # type: ignore[no-untyped-def]
     import dataclasses
 
-    from passersby.config import LookConfig
-    from passersby.render.pipeline import Pipeline
+    from passersby.common.config import LookConfig
+    from passersby.player.render.pipeline import Pipeline
 
     look = dataclasses.replace(LookConfig(), work_size=64, morph_curve="linear", sharpen=0.0,
                                grain=0.0, vignette=0.0, aspect=1.0, portrait_height=1.0,
@@ -173,7 +174,7 @@ def test_few_frames_per_keyframe_paint_at_once(gl) -> None:  # type: ignore[no-u
 
 @pytest.mark.parametrize("size", [(96, 96), (32, 32)])
 def test_dissolve_at_any_output_size(size: tuple[int, int]) -> None:
-    from passersby.display import DisplayError, Offscreen
+    from passersby.player.display import DisplayError, Offscreen
 
     try:
         off = Offscreen(size)
@@ -188,9 +189,9 @@ def test_dissolve_at_any_output_size(size: tuple[int, int]) -> None:
 
 
 def test_flat_mat_by_clear_draws_the_same_pixels() -> None:
-    from passersby.config import LookConfig
-    from passersby.display import DisplayError, Offscreen
-    from passersby.render.pipeline import Pipeline
+    from passersby.common.config import LookConfig
+    from passersby.player.display import DisplayError, Offscreen
+    from passersby.player.render.pipeline import Pipeline
 
     try:
         off = Offscreen((160, 120))

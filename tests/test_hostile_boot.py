@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from passersby import boot
+from passersby.unit import boot
 
 
 def png_header(w: int, h: int, body: bytes = b"") -> bytes:

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from passersby import config, tune
-from passersby.config import ConfigError
+from passersby.common import config
+from passersby.player import tune
+from passersby.common.config import ConfigError
 
 MAX_MSG = 1000
 
@@ -79,7 +80,7 @@ def test_non_finite_numbers_are_refused_from_the_command_line() -> None:
 
 
 def test_non_finite_flags_are_refused_by_the_parser(capsys: pytest.CaptureFixture) -> None:
-    from passersby import cli
+    from passersby.cli import main as cli
 
     with pytest.raises(SystemExit):
         cli.parser().parse_args(["render", "--seconds", "nan"])

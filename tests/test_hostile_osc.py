@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from passersby import config, tune
+from passersby.common import config
+from passersby.player import tune
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from passersby import config, state
+from passersby.common import config, state
 
 from test_state import make
 
@@ -50,7 +50,7 @@ def test_deeply_nested_state_json_falls_back(tmp_path: Path) -> None:
 
 
 def test_a_saved_nan_latent_is_refused_and_the_stream_leaps(chain, caplog) -> None:  # type: ignore[no-untyped-def]
-    from passersby.stream import Stream
+    from passersby.generator.stream import Stream
 
     cfg = config.Config()
     a = Stream(chain, cfg.traversal, 4.0, seed=5)
@@ -68,7 +68,7 @@ def test_a_saved_nan_latent_is_refused_and_the_stream_leaps(chain, caplog) -> No
 
 
 def test_a_walk_that_goes_non_finite_leaps_once_logged(chain, caplog) -> None:  # type: ignore[no-untyped-def]
-    from passersby.stream import Stream
+    from passersby.generator.stream import Stream
 
     s = Stream(chain, config.Config().traversal, 4.0, seed=6)
     s.next_frame()

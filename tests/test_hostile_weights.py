@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from passersby import weights
-from passersby.weights import WeightsError
+from passersby.generator import weights
+from passersby.generator.weights import WeightsError
 
 PKG = "met64-encoder"
 

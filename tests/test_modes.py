@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from passersby import audit, config, rng, state
-from passersby.novelty import NEAR_DUPLICATE, distance, fingerprint
-from passersby.stream import Stream
-from passersby.traversal import modes
-from passersby.traversal.drift import DriftTraversal
-from passersby.traversal.feedback import FeedbackTraversal
-from passersby.traversal.journey import JourneyTraversal
-from passersby.traversal.orbit import OrbitTraversal
+from passersby.generator import audit
+from passersby.common import config, rng, state
+from passersby.common.novelty import NEAR_DUPLICATE, distance, fingerprint
+from passersby.generator.stream import Stream
+from passersby.generator.traversal import modes
+from passersby.generator.traversal.drift import DriftTraversal
+from passersby.generator.traversal.feedback import FeedbackTraversal
+from passersby.generator.traversal.journey import JourneyTraversal
+from passersby.generator.traversal.orbit import OrbitTraversal
 
 NZ = 100
 

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from passersby import config, rng
-from passersby.novelty import (CODE_DIMS, MEMORY_FILE, NEAR_DUPLICATE, RECORD, REPEAT_BELOW,
+from passersby.common import config, rng
+from passersby.common.novelty import (CODE_DIMS, MEMORY_FILE, NEAR_DUPLICATE, RECORD, REPEAT_BELOW,
                                Memory, Novelty, code, distance, fingerprint, load_memory,
                                save_memory)
-from passersby.stream import Stream
+from passersby.generator.stream import Stream
 
 
 def faces(chain, n: int, seed: int = 3) -> np.ndarray:  # type: ignore[no-untyped-def]
-    from passersby.chain import to_uint8
+    from passersby.generator.chain import to_uint8
 
     return to_uint8(chain.generate(np.stack([rng.normal(seed, k, chain.nz) for k in range(n)])))
 
@@ -147,8 +147,8 @@ def test_a_frozen_walk_is_detected_and_escaped(chain) -> None:  # type: ignore[n
 def test_a_near_black_keyframe_is_never_shown(chain) -> None:  # type: ignore[no-untyped-def]
     """The stand-in makes a near-black picture about once in 300: the stream drops it
     unseen and leaps away, like a repeat (the collector's screen never goes black)."""
-    from passersby.chain import to_uint8
-    from passersby.stream import DARK
+    from passersby.generator.chain import to_uint8
+    from passersby.generator.stream import DARK
 
     z = np.stack([rng.normal(0xDA4C, k, chain.nz) for k in range(1500)])
     means = np.concatenate([to_uint8(chain.generate(z[i:i + 250])).reshape(250, -1).mean(1)
@@ -167,7 +167,7 @@ def test_visit_counts_round_trip_in_byte_planes_and_old_documents_still_load() -
     import io
     import zlib
 
-    from passersby.novelty import Novelty
+    from passersby.common.novelty import Novelty
 
     a = Novelty(100, window=20)
     a.visits[:] = (np.arange(a.visits.size) * 7919 % 1200).astype(np.uint16)

@@ -10,9 +10,9 @@ import moderngl
 import numpy as np
 import pytest
 
-from passersby.config import LookConfig
-from passersby.render.pipeline import Pipeline, portrait_rect
-from passersby.render.shaders import DEFAULT_SHADER_DIR
+from passersby.common.config import LookConfig
+from passersby.player.render.pipeline import Pipeline, portrait_rect
+from passersby.player.render.shaders import DEFAULT_SHADER_DIR
 
 SRC = (64, 64)
 OUT = (96, 96)
@@ -31,7 +31,7 @@ def solid(rgb: tuple[int, int, int], size: tuple[int, int] = SRC) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def off():  # type: ignore[no-untyped-def]
-    from passersby.display import DisplayError, Offscreen
+    from passersby.player.display import DisplayError, Offscreen
 
     try:
         target = Offscreen(OUT)

@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 
 from conftest import XVFB, xvfb
-from passersby import state
+from passersby.common import state
 
 
 @pytest.fixture()
@@ -105,7 +105,7 @@ def test_corrupt_weights_keep_the_last_picture_on_screen(xdisplay: str, tmp_path
     import numpy as np
     from PIL import Image
 
-    from passersby import weights
+    from passersby.generator import weights
 
     root = tmp_path / "weights"
     for name in ("met64", "met64-encoder", "met-refiner"):

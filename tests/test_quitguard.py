@@ -12,7 +12,7 @@ from pathlib import Path
 CHILD = textwrap.dedent("""
     import signal, sys, time
     from pathlib import Path
-    from passersby.quitguard import QuitGuard
+    from passersby.player.quitguard import QuitGuard
     mark = Path(sys.argv[1])
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
@@ -65,7 +65,7 @@ def test_other_signals_do_not_trip_it(tmp_path: Path) -> None:
 def test_off_the_main_thread_it_installs_nothing() -> None:
     import threading
 
-    from passersby.quitguard import QuitGuard
+    from passersby.player.quitguard import QuitGuard
 
     made: list = []
     t = threading.Thread(target=lambda: made.append(QuitGuard(lambda: None, grace=0.1)))

@@ -22,13 +22,17 @@ import yaml
 from conftest import offscreen_or_skip, render_in_fresh_process
 from PIL import Image
 
-from passersby import batch, cli, config, state, weights, worker
-from passersby.bookmarks import Store
-from passersby.chain import Chain, refiner_package
-from passersby.config import WeightsConfig
-from passersby.errors import UserError
-from passersby.frames import Frame, FrameQueue
-from passersby.stream import Stream
+from passersby.common import messages
+from passersby.player import batch, session as worker
+from passersby.cli import main as cli
+from passersby.common import config, state
+from passersby.generator import weights
+from passersby.common.bookmarks import Store
+from passersby.generator.chain import Chain, refiner_package
+from passersby.common.config import WeightsConfig
+from passersby.common.errors import UserError
+from passersby.common.frames import Frame, FrameQueue
+from passersby.generator.stream import Stream
 
 DEFAULT = WeightsConfig().refiner           # "met-refiner"
 ARGS = {"nf": 16, "blocks": 2, "nc": 3, "scale": 4, "size": 64}
@@ -38,7 +42,7 @@ SIZE = [64, 80]
 def make_refiner(root: Path, name: str = DEFAULT) -> dict:
     """A small refiner package whose detail branch is not zero (an untrained Refiner
     is exactly a bilinear upscale), seeded: the same package every time."""
-    from passersby.models.refiner import Refiner
+    from passersby.generator.models.refiner import Refiner
 
     torch.manual_seed(8)
     r = Refiner(**ARGS)
@@ -165,7 +169,7 @@ def test_weights_verify_reports_the_refiner(root: Path, tmp_path: Path, weights_
 # -- per screen, live tuning ---------------------------------------------------------
 
 def test_screens_override_the_refiner(root: Path, tmp_path: Path) -> None:
-    from passersby import screens
+    from passersby.player import screens
 
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"weights": {"dir": str(root)}, "screens": [
@@ -182,7 +186,7 @@ def test_screens_override_the_refiner(root: Path, tmp_path: Path) -> None:
 
 
 def test_tuning_the_refiner_applies_at_the_next_start(tmp_path: Path) -> None:
-    from passersby import instruments, screens, tune
+    from passersby.player import instruments, screens, tune
 
     path = tmp_path / "c.yaml"
     path.write_text("tune:\n  osc_port: 0\n")
@@ -224,11 +228,11 @@ def test_the_walk_is_the_same_with_the_refiner_on_or_off(chains: tuple[Chain, Ch
 
 def test_a_batch_refines_only_the_keyframes_it_shows(chains: tuple[Chain, Chain]) -> None:
     """`render --count` shows one keyframe in K: the generator process picks them
-    (worker.Picker) and refines only those; the walk does not notice."""
+    (messages.Picker) and refines only those; the walk does not notice."""
     on, _ = chains
     tcfg = config.Config().traversal
     a, b = Stream(on, tcfg, 4.0, seed=0x5EF), Stream(on, tcfg, 4.0, seed=0x5EF)
-    picker = worker.Picker(every=3, last=-3)
+    picker = messages.Picker(every=3, last=-3)
     picked = []
     for _ in range(8):
         f, g = a.next_frame(picker.due), b.next_frame()
@@ -239,11 +243,11 @@ def test_a_batch_refines_only_the_keyframes_it_shows(chains: tuple[Chain, Chain]
     assert picked[0] and sum(picked) >= 2
     # the parent follows the stills it delivers, so a restarted child picks on from there
     w = worker.Worker(cfg(Path("unused")), None, FrameQueue(8), lockstep=True,
-                      stills=worker.Picker(5, -5))
+                      stills=messages.Picker(5, -5))
     img, z = np.zeros((4, 4, 3), np.uint8), np.zeros(100, np.float32)
     w._deliver(Frame(7, img, z, still=True))
     w._deliver(Frame(9, img, z))
-    assert w.stills == worker.Picker(5, 7) and w.last_step == 9 and len(w.queue) == 2
+    assert w.stills == messages.Picker(5, 7) and w.last_step == 9 and len(w.queue) == 2
 
 
 def test_refined_keyframes_cross_the_pipe_at_256(root: Path, tmp_path: Path) -> None:
@@ -339,8 +343,8 @@ def test_a_256_px_keyframe_passes_the_plain_look_unchanged() -> None:
     image (look.work_size 128) it is filtered down without ringing out of range."""
     import dataclasses
 
-    from passersby.config import LookConfig
-    from passersby.render.pipeline import Pipeline
+    from passersby.common.config import LookConfig
+    from passersby.player.render.pipeline import Pipeline
 
     plain = dataclasses.replace(
         LookConfig(), morph_curve="linear", painterly=0.0, sharpen=0.0, exposure=0.0,

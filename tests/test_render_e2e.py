@@ -7,7 +7,8 @@ import imageio_ffmpeg
 import numpy as np
 from PIL import Image
 
-from passersby import cli, config
+from passersby.cli import main as cli
+from passersby.common import config
 
 
 def read_mp4(path: Path) -> np.ndarray:
@@ -42,7 +43,7 @@ def test_render_png_folder_matches_state_resume(tmp_path: Path) -> None:
     assert len(files) == 4
     img = np.asarray(Image.open(files[-1]))
     assert img.shape == (64, 64, 3) and img.std() > 5
-    from passersby import state
+    from passersby.common import state
 
     saved = state.load(st)
     assert saved is not None and saved.seed == 77 and saved.step >= 3

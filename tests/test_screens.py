@@ -10,9 +10,11 @@ import yaml
 from PIL import Image
 
 from conftest import assert_config_error
-from passersby import cli, config, screens, state
-from passersby.config import LookConfig, WeightsConfig
-from passersby.hotplug import Assigner, DeskSlots, Monitor
+from passersby.cli import main as cli
+from passersby.common import config, state
+from passersby.player import screens
+from passersby.common.config import LookConfig, WeightsConfig
+from passersby.unit.hotplug import Assigner, DeskSlots, Monitor
 
 
 def write(tmp_path: Path, data: dict) -> Path:
@@ -152,7 +154,7 @@ def _acts(changes: list) -> list[tuple[str, int, str | None]]:
 
 
 def test_hotplug_unplug_and_replug_reopens_on_the_same_monitor(caplog) -> None:  # type: ignore[no-untyped-def]
-    caplog.set_level(logging.INFO, "passersby.hotplug")
+    caplog.set_level(logging.INFO, "passersby.unit.hotplug")
     h = Assigner([0, 1])
     assert _acts(h.update([A, B])) == [("open", 0, "HDMI-1"), ("open", 1, "DP-1")]
     assert h.update([A, B]) == []
@@ -168,7 +170,7 @@ def test_hotplug_unplug_and_replug_reopens_on_the_same_monitor(caplog) -> None: 
 
 
 def test_hotplug_missing_at_boot_waits_then_opens(caplog) -> None:  # type: ignore[no-untyped-def]
-    caplog.set_level(logging.INFO, "passersby.hotplug")
+    caplog.set_level(logging.INFO, "passersby.unit.hotplug")
     h = Assigner([0, 1])
     assert _acts(h.update([A])) == [("open", 0, "HDMI-1")]
     for _ in range(3):

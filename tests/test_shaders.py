@@ -8,13 +8,13 @@ from pathlib import Path
 import moderngl
 import pytest
 
-from passersby.render.shaders import (DEFAULT_SHADER_DIR, PASSES, ProgramCache, ShaderError,
+from passersby.player.render.shaders import (DEFAULT_SHADER_DIR, PASSES, ProgramCache, ShaderError,
                                       ShaderSource, load_source)
 
 
 @pytest.fixture(scope="module")
 def ctx() -> moderngl.Context:
-    from passersby.display import DisplayError, standalone_context
+    from passersby.player.display import DisplayError, standalone_context
 
     try:
         context = standalone_context()

@@ -23,7 +23,8 @@ import pytest
 import yaml
 
 from conftest import xvfb
-from passersby import screens, state
+from passersby.player import screens
+from passersby.common import state
 
 ROOT = Path(__file__).resolve().parents[1]
 W, H = 320, 240
@@ -32,8 +33,9 @@ LEFT, RIGHT = ["L", 0, 0, W, H], ["R", W, 0, W, H]
 CHILD = textwrap.dedent("""
     import json, logging, sys
     from pathlib import Path
-    from passersby import config, stage
-    from passersby.hotplug import Monitor
+    from passersby.common import config
+    from passersby.player import stage
+    from passersby.unit.hotplug import Monitor
 
     class FileMonitors:
         '''Monitors as [[name, x, y, w, h], ...] in a file the test rewrites.'''

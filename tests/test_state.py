@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from passersby import state
+from passersby.common import state
 
 
 def make(step: int) -> state.State:
@@ -65,7 +65,7 @@ def test_unwritable_path_as_root_too(tmp_path: Path, caplog) -> None:  # type: i
 def test_sketch_travels_with_the_document_and_never_runs_ahead(tmp_path: Path) -> None:
     """The novelty sketch has its own append-only file; whichever document generation
     loads, it gets exactly the codes of the steps before its own step."""
-    from passersby.novelty import CODE_DIMS, MEMORY_FILE, Memory
+    from passersby.common.novelty import CODE_DIMS, MEMORY_FILE, Memory
 
     mem = Memory()
     saver = state.Saver(tmp_path)

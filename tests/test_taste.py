@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from passersby import config, taste
-from passersby.stream import Stream
+from passersby.common import config
+from passersby.generator import taste
+from passersby.generator.stream import Stream
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("bench_taste", ROOT / "bench" / "taste.py")
@@ -107,8 +108,9 @@ def test_a_retrained_model_is_picked_up_live(chain, tmp_path: Path) -> None:  # 
 def test_taste_command_learns_from_curated_ratings(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """`passersby taste --from DIR`: the ratings `curate` stored -> a model file that
     prefers what was kept."""
-    from passersby import bookmarks, cli
-    from passersby.errors import UserError
+    from passersby.common import bookmarks
+    from passersby.cli.main import main
+    from passersby.common.errors import UserError
 
     store = bookmarks.Store.in_folder(tmp_path)
     r = np.random.default_rng(3)

@@ -11,9 +11,9 @@ from PIL import Image
 
 pytest.importorskip("cv2", reason="the face detector needs opencv-python-headless<5")
 
-from passersby.cli import main
-from passersby.errors import UserError
-from passersby.faces import has_face
+from passersby.cli.main import main
+from passersby.common.errors import UserError
+from passersby.generator.faces import has_face
 from passersby.train import data
 
 # the workplace's shared Met portraits (../shared next to the repository), or $PASSERSBY_MET_IMAGES

@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from passersby import weights
-from passersby.chain import Chain
-from passersby.cli import main
-from passersby.models.dcgan import Generator
+from passersby.generator import weights
+from passersby.generator.chain import Chain
+from passersby.cli.main import main
+from passersby.generator.models.dcgan import Generator
 from passersby.train import data, generator
 from passersby.train.generator import Recipe, TrainError, train
 
@@ -176,7 +176,7 @@ def test_cli_trains_from_scratch_and_says_where(root: Path, dataset: Path,
     e = weights.read_manifest(root, "scratch-encoder")
     assert e["generator_tensors_sha256"] == m["tensors_sha256"]
     assert "--seed-train 0" in e["made_by"]
-    from passersby.chain import Chain
+    from passersby.generator.chain import Chain
 
     Chain.load(root, "scratch", "scratch-encoder", "cpu")   # the pair loads as a world
     assert main(cmd) == 0                                   # done already: E is kept

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from passersby.cli import main
+from passersby.cli.main import main
 from passersby.train import data, measure
 
 

@@ -222,7 +222,7 @@ def test_a_carried_checkpoint_continues_the_run_on_another_machine(tmp_path: Pat
 def test_imle_finds_each_crops_nearest_picture_and_resumes_exactly(tmp_path: Path) -> None:
     """The coverage term: the search gives each crop the pool latent whose picture is
     nearest (checked against a brute force), and a run with it resumes bit for bit."""
-    from passersby import models
+    from passersby.generator import models
     from passersby.train import imle
 
     torch.manual_seed(0)

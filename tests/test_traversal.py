@@ -6,9 +6,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from passersby import audit, config
-from passersby.stream import Stream
-from passersby.traversal.feedback import FeedbackTraversal, shell
+from passersby.generator import audit
+from passersby.common import config
+from passersby.generator.stream import Stream
+from passersby.generator.traversal.feedback import FeedbackTraversal, shell
 
 STEPS = 400
 

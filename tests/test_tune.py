@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from passersby import config, tune
+from passersby.common import config
+from passersby.player import tune
 
 ARTIST = """# my evening settings
 look:
@@ -128,7 +129,7 @@ def test_overlay_panel_shows_lines_highlight_and_wrapped_error() -> None:
     import numpy as np
 
     from conftest import offscreen_or_skip
-    from passersby.render.overlay import Overlay
+    from passersby.player.render.overlay import Overlay
 
     off = offscreen_or_skip((640, 360))
     try:

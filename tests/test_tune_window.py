@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import isolated, xvfb
-from passersby import bookmarks, instruments, stage, tune
+from passersby.common import bookmarks
+from passersby.player import instruments, stage, tune
 
 ARTIST = """# the artist's file
 look:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from passersby.video import Mp4Writer, PngFolderWriter, VideoError, open_writer
+from passersby.player.video import Mp4Writer, PngFolderWriter, VideoError, open_writer
 
 SIZE = (64, 48)   # W, H
 

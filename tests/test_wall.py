@@ -14,8 +14,10 @@ import pytest
 import yaml
 
 from conftest import assert_config_error, offscreen_or_skip
-from passersby import config, screens, taste
-from passersby.config import LookConfig, TraversalConfig
+from passersby.common import config
+from passersby.player import screens
+from passersby.generator import taste
+from passersby.common.config import LookConfig, TraversalConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOK = dataclasses.replace(LookConfig(), grain=0.0, work_size=64)
@@ -38,7 +40,7 @@ def portrait_keyframe(seed: int = 0) -> np.ndarray:
 
 
 def render(look: LookConfig, size: tuple[int, int], rotate: int = 0) -> np.ndarray:
-    from passersby.render.pipeline import Pipeline
+    from passersby.player.render.pipeline import Pipeline
 
     off = offscreen_or_skip(size)
     try:
@@ -57,7 +59,7 @@ def energy(img: np.ndarray, look: LookConfig) -> float:
     spec = importlib.util.spec_from_file_location("bench_detail", ROOT / "bench" / "detail.py")
     mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    from passersby.render.pipeline import portrait_rect
+    from passersby.player.render.pipeline import portrait_rect
 
     x, y, w, h = portrait_rect((img.shape[1], img.shape[0]), look)
     return mod.dog_energy(mod.grey(mod.inner(img, (x, img.shape[0] - y - h, w, h))))
@@ -79,7 +81,7 @@ def test_detail_raises_detail_energy_and_keeps_the_picture() -> None:
 def test_detail_off_is_todays_picture_exactly() -> None:
     """With detail 0 the present pass reads the work-size keyframes as before: the
     picture equals one rendered by a pipeline that never had the detail on."""
-    from passersby.render.pipeline import Pipeline
+    from passersby.player.render.pipeline import Pipeline
 
     off = offscreen_or_skip((W, H))
     try:
@@ -106,7 +108,7 @@ def test_detail_keys_are_parameters_of_the_look() -> None:
 
 def test_detail_follows_the_output_size() -> None:
     """A new output size remakes the detail textures (at the portrait's own size)."""
-    from passersby.render.pipeline import Pipeline, portrait_rect
+    from passersby.player.render.pipeline import Pipeline, portrait_rect
 
     off = offscreen_or_skip((W, H))
     try:
@@ -136,7 +138,7 @@ def test_rotate_turns_the_upright_picture_clockwise(rotate: int, detail: float) 
 
 
 def test_captures_read_the_upright_picture() -> None:
-    from passersby.instruments import _read
+    from passersby.player.instruments import _read
 
     img = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)    # top row first
     upright = np.ascontiguousarray(np.rot90(img, k=1))              # 6 wide x 4... turned back
@@ -194,7 +196,7 @@ def test_bad_wall_keys_name_file_key_value_and_fix(tmp_path: Path, data: dict, w
 def test_two_screens_with_two_tastes_lean_apart(chain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Screen 0 learns a taste for bright pictures, screen 1 for dark ones (the same
     ratings, reversed): each plays its own stream through its own traversal config."""
-    from passersby.stream import Stream
+    from passersby.generator.stream import Stream
 
     spec = importlib.util.spec_from_file_location("bench_taste", ROOT / "bench" / "taste.py")
     bench_taste = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
@@ -217,7 +219,7 @@ def test_detail_bands_are_painted_over_frames_then_dissolve() -> None:
     """A pushed keyframe: work-size steps, then the detail bands (3 for this 0.72 Mpx
     portrait on a software renderer, 1 on a GPU), one per displayed frame, holding the old picture;
     then the dissolve runs monotonically to the new one."""
-    from passersby.render.pipeline import Pipeline
+    from passersby.player.render.pipeline import Pipeline
 
     size = (900, 1130)
     off = offscreen_or_skip(size)
@@ -233,8 +235,8 @@ def test_detail_bands_are_painted_over_frames_then_dissolve() -> None:
         n = pipe.steps
         import math
 
-        from passersby.render.detail import BAND_PX
-        from passersby.render.pipeline import portrait_rect
+        from passersby.player.render.detail import BAND_PX
+        from passersby.player.render.pipeline import portrait_rect
 
         _, _, w, h = portrait_rect(size, look)
         assert n == pipe.paint_steps + (math.ceil(w * h / BAND_PX) if pipe.software else 1) >= 5

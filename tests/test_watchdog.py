@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from passersby import watchdog
+from passersby.unit import watchdog
 
 
 class FakeSystemd:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import xvfb
-from passersby import state
+from passersby.common import state
 
 WATCHDOG_S = 4.0           # WatchdogSec of this test's "unit": beats every 2 s
 REPLAY = 4000              # unseen steps to replay after the "kill -9"
@@ -28,8 +28,9 @@ SEED = 0xBEEF
 
 def make_edition(folder: Path, weights_root: Path) -> state.State:
     """An edition whose saved place says: replay REPLAY steps before showing anything."""
-    from passersby import audit, config
-    from passersby.chain import Chain
+    from passersby.generator import audit
+    from passersby.common import config
+    from passersby.generator.chain import Chain
 
     chain = Chain.load(weights_root, "met64", "met64-encoder", "cpu")
     audit.run(chain, config.Config(), 30, seed=SEED, face_every=30, state_dir=folder)

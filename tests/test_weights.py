@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from passersby import weights
-from passersby.weights import WeightsError
+from passersby.generator import weights
+from passersby.generator.weights import WeightsError
 
 GEN = "dcgan64-standin"
 
@@ -27,8 +27,8 @@ def test_verify_ok(weights_root: Path) -> None:
 def test_the_default_world_is_the_projects_own_and_committed(weights_root: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     import subprocess
 
-    from passersby import cli
-    from passersby.config import WeightsConfig
+    from passersby.cli.main import main
+    from passersby.common.config import WeightsConfig
 
     w = WeightsConfig()
     g = weights.read_manifest(weights_root, w.generator)
@@ -82,7 +82,7 @@ def test_flipped_byte_is_a_hash_mismatch(copy: Path) -> None:
 def test_wrong_kind_and_wrong_pairing(copy: Path) -> None:
     with pytest.raises(WeightsError, match="expected 'generator'"):
         weights.load_module(copy, "dcgan64-standin-encoder", "generator")
-    from passersby.chain import Chain
+    from passersby.generator.chain import Chain
 
     m = weights.read_manifest(copy, "dcgan64-standin-encoder")
     m["generator_tensors_sha256"] = "0" * 64
@@ -97,7 +97,7 @@ def test_missing_manifest(tmp_path: Path) -> None:
 
 
 def test_save_and_load_roundtrip(tmp_path: Path) -> None:
-    from passersby.models.encoder import Encoder
+    from passersby.generator.models.encoder import Encoder
 
     e = Encoder(nz=8, ndf=8)
     weights.save_package(tmp_path, "e", e.state_dict(),

@@ -14,10 +14,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from passersby import config, state, worker
-from passersby.errors import UserError
-from passersby.frames import Frame, FrameQueue
-from passersby.traversal.feedback import StepInfo
+from passersby.common import config, state
+from passersby.generator import process
+from passersby.player import session as worker
+from passersby.common.errors import UserError
+from passersby.common.frames import Frame, FrameQueue
+from passersby.generator.traversal.feedback import StepInfo
 
 
 def cfg(**stream) -> config.Config:  # type: ignore[no-untyped-def]
@@ -146,10 +148,10 @@ def test_a_failing_step_is_reported_and_retried_in_the_child(monkeypatch) -> Non
             if sum(m[0] == "frame" for m in sent) == 3:
                 stop.set()
 
-    monkeypatch.setattr(worker, "open_stream",
+    monkeypatch.setattr(process, "open_stream",
                         lambda *a: (Chain(), FlakyStream(fail=3), keeper))
     monkeypatch.setattr(threading.Event, "wait", lambda self, t=None: self.is_set())  # no back-off
-    worker._child(Conn(), stop, cfg(), None, None, 0, False, logging.INFO)
+    process._child(Conn(), stop, cfg(), None, None, 0, False, logging.INFO)
     kinds = [m[0] for m in sent]
     assert kinds == ["hello", "error", "error", "error", "frame", "frame", "frame"]
     assert "illegal memory access" in sent[1][1] and keeper.final_at == 3

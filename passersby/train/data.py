@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from passersby.errors import UserError
+from passersby.common.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def _cascade():  # type: ignore[no-untyped-def]
-    from passersby.faces import _cascade as cascade
+    from passersby.generator.faces import _cascade as cascade
 
     try:
         return cascade()

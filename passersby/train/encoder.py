@@ -21,10 +21,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from passersby import weights
-from passersby.config import TransformConfig
-from passersby.models.encoder import Encoder
-from passersby.traversal import transform
+from passersby.generator import weights
+from passersby.common.config import TransformConfig
+from passersby.generator.models.encoder import Encoder
+from passersby.generator.traversal import transform
 
 log = logging.getLogger(__name__)
 

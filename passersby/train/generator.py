@@ -54,8 +54,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from passersby import models, weights
-from passersby.errors import UserError
+from passersby.generator import models, weights
+from passersby.common.errors import UserError
 from passersby.train import data
 
 log = logging.getLogger(__name__)
@@ -580,7 +580,7 @@ def shipped(nets: Nets, recipe: Recipe) -> nn.Module:
 
 def _sample_grid(g: nn.Module, z: torch.Tensor, path: Path) -> None:
     """An 8x8 grid of `g` (a `shipped` average) on the fixed latents."""
-    from passersby.chain import to_uint8
+    from passersby.generator.chain import to_uint8
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
@@ -596,7 +596,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
     export the package `<root>/<out>` and return its manifest. `keep_every` K: keep the
     checkpoint of every K-th step; `steps` N below the run's last step exports the kept
     checkpoint of step N (GAN quality wanders: measure the kept steps, pick one)."""
-    from passersby.chain import pick_device
+    from passersby.generator.chain import pick_device
 
     check_budget(steps, minutes)
     if keep_every < 0 or keep_every % recipe.checkpoint_every:

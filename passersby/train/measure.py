@@ -1,7 +1,7 @@
 """`passersby train measure`: is a generator package a world? Three yardsticks.
 
 - **Faces.** The share of generated pictures in which OpenCV's frontal-face Haar
-  cascade finds a face (`passersby.faces.has_face`), next to the same share on the real
+  cascade finds a face (`passersby.generator.faces.has_face`), next to the same share on the real
   crops. The cascade alone is lenient (it finds "faces" in streaky, broken pictures),
   so a stricter variant also asks for eyes: a face box in which OpenCV's eye cascade
   (`haarcascade_eye`) finds at least one (`eyes1`) or two (`eyes2`) eyes in the upper
@@ -172,7 +172,7 @@ def texture(samples: np.ndarray, crops: np.ndarray) -> dict:
 def _eye_cascade():  # type: ignore[no-untyped-def]
     import cv2
 
-    from passersby.faces import _cascade
+    from passersby.generator.faces import _cascade
 
     _cascade()  # says how to install OpenCV when it is missing
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_eye.xml")
@@ -184,12 +184,12 @@ def _eye_cascade():  # type: ignore[no-untyped-def]
 
 def face_and_eyes(image: np.ndarray, upscale: int = 256) -> tuple[bool, int]:
     """image [S,S,3] uint8 RGB -> (a frontal face found, most eyes found in one face).
-    The face search is `passersby.faces.has_face`'s (replicated border of 1/8, faces
+    The face search is `passersby.generator.faces.has_face`'s (replicated border of 1/8, faces
     of at least a quarter of the picture); eyes are looked for in the upper two thirds
     of each face box, at least 1/8 of the box wide."""
     import cv2
 
-    from passersby.faces import _cascade
+    from passersby.generator.faces import _cascade
 
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     pad = max(1, grey.shape[0] // 8)
@@ -283,8 +283,8 @@ def generate(root: Path, package: str, count: int, seed: int = 0,
     """`count` pictures [N,S,S,3] uint8 of a generator package, z ~ N(0, I) seeded."""
     import torch
 
-    from passersby import weights
-    from passersby.chain import pick_device, to_uint8
+    from passersby.generator import weights
+    from passersby.generator.chain import pick_device, to_uint8
 
     dev = pick_device(device)
     g, _ = weights.load_module(root, package, "generator")

