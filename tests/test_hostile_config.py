@@ -105,6 +105,8 @@ def test_alias_bomb_is_refused_quickly_and_briefly(tmp_path: Path) -> None:
     (b"look:\n  exposure: " + b"9" * 400 + b"\n", ["look.exposure", "..."]),
     (b"look:\n  painterly_radius: " + b"9" * 400 + b"\n", ["look.painterly_radius", "..."]),
     (b"stream:\n  seed: " + b"9" * 5000 + b"\n", ["cannot be read"]),
+    (b"!!int", ["cannot be read"]),                 # found by the fuzz: PyYAML IndexError
+    (b"look:\n  warmth: !!float\n", ["cannot be read"]),
     (b"look:\n  mat_color: " + b"[" * 5000 + b"]" * 5000 + b"\n", ["nested more than"]),
     (b"look:\n  exposure: 0.1\n  1: 2\n", ["line 3", "not a name"]),
     (b"look: {exposure: 0.1, [1]: 2}\n", ["not a name"]),

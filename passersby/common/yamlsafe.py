@@ -64,8 +64,10 @@ def parse(text: str, what: str = "the file") -> Any:
         raise
     except yaml.YAMLError as e:
         raise YamlError(f"not valid YAML: {_clip(str(e))}") from None
-    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError) as e:
-        # e.g. an integer of more than 4300 digits, a !!binary that is not base64
+    except (ValueError, TypeError, OverflowError, RecursionError, MemoryError, IndexError,
+            KeyError, AttributeError) as e:
+        # e.g. an integer of more than 4300 digits, a !!binary that is not base64, an
+        # empty !!int (PyYAML's constructor indexes its first character)
         raise YamlError(f"a value cannot be read ({type(e).__name__}: {_clip(str(e))}); "
                         f"write plain numbers, text, lists and mappings") from None
 
