@@ -13,7 +13,7 @@ from conftest import offscreen_or_skip
 from PIL import Image
 
 from passersby.generator import process
-from passersby.player import batch, session as worker
+from passersby.player import batch
 from passersby.cli import main as cli
 from passersby.common import config
 from passersby.generator import stream

@@ -109,7 +109,7 @@ def test_taste_command_learns_from_curated_ratings(tmp_path, capsys) -> None:  #
     """`passersby taste --from DIR`: the ratings `curate` stored -> a model file that
     prefers what was kept."""
     from passersby.common import bookmarks
-    from passersby.cli.main import main
+    from passersby.cli import main as cli
     from passersby.common.errors import UserError
 
     store = bookmarks.Store.in_folder(tmp_path)

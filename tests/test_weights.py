@@ -27,7 +27,7 @@ def test_verify_ok(weights_root: Path) -> None:
 def test_the_default_world_is_the_projects_own_and_committed(weights_root: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     import subprocess
 
-    from passersby.cli.main import main
+    from passersby.cli import main as cli
     from passersby.common.config import WeightsConfig
 
     w = WeightsConfig()
