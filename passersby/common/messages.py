@@ -4,7 +4,7 @@ dataclass per message, read by type (isinstance / match), never by position.
 
 Child -> parent (one pipe, the child the only writer: EOF when it dies):
   Hello     once loaded: the edition and the chain (the keyframes' size, the refiner).
-  Alive     while replaying unseen steps after a restart (every ALIVE_EVERY steps):
+  Alive     while replaying unseen steps after a restart (process.ALIVE_EVERY apart):
             the child works though it shows nothing yet.
   Keyframe  a keyframe, the image as shown (refined when the chain has a refiner,
             stream.py), its latent and the traversal's Figures.
