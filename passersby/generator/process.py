@@ -6,12 +6,8 @@ process can be killed and started again. The child also runs at a lower priority
 as a whole (the render loop comes first) and keeps torch's threads out of the GL
 process.
 
-Protocol (child -> parent, one pipe): ("hello", info) once loaded; ("alive", step)
-while replaying unseen steps after a restart; ("frame", step, image, z, figures) with
-the image as shown (refined when the chain has a refiner, stream.py); ("error",
-text) for a failed step (the child retries with back-off); ("fatal", text, user)
-before it exits. The parent asks it to stop through an Event.
-The player's side (start, watch, restart) is player/session.py.
+What it sends and receives, the protocol: common/messages.py. The player's side
+(start, watch, restart) is player/session.py.
 """
 from __future__ import annotations
 
@@ -26,14 +22,15 @@ from typing import Any
 from passersby.common import state
 from passersby.common.config import Config
 from passersby.common.errors import UserError
-from passersby.common.messages import Picker
+from passersby.common.messages import (Alive, Command, Failed, Fatal, Figures, Hello, Keyframe,
+                                       Move, Picker, Pin, Retune)
 
 log = logging.getLogger(__name__)
 
 
 NICE = 10            # the live child's niceness: measured pacing p99 1.49x -> 0.86x
 MAX_REPLAY = 20_000  # past this many unseen steps a restart jumps instead of replaying
-ALIVE_EVERY = 32     # replayed steps between "alive" messages
+ALIVE_EVERY = 32     # replayed steps between Alive messages
 EXPLORE_SEED = 0xE8F1  # the fixed random directions an explorer steps along
 
 
@@ -74,29 +71,29 @@ def open_stream(cfg: Config, state_dir: Path | None, seed: int | None = None,
     return chain, stream, keeper
 
 
-def _command(stream: Any, msg: tuple, ctl: dict) -> None:
-    """A command from the player (tuning, exploring):
-    ("traversal", TraversalConfig) retunes the walk live; ("move", k, size) moves the
-    latent along the k-th fixed random direction by `size` (fraction of the prior's
-    radius); ("pin", bool) holds the walk where it is (moves still show)."""
+def _command(stream: Any, cmd: Command, ctl: dict) -> None:
+    """A command from the player (tuning, exploring; messages.py): Retune, Move, Pin."""
     import numpy as np
 
     from passersby.common import rng
     from passersby.generator.traversal.feedback import shell
 
-    if msg[0] == "traversal":
-        stream.set_traversal(msg[1])
-        log.info("traversal retuned: %s", msg[1])
-    elif msg[0] == "move":
-        nz = stream.z.shape[0]
-        d = rng.normal(EXPLORE_SEED, int(msg[1]), nz)
-        d *= np.sqrt(nz) / np.linalg.norm(d)
-        stream.z = shell(stream.z + float(msg[2]) * d)
-        ctl["show"] = True
-    elif msg[0] == "pin":
-        ctl["pinned"] = bool(msg[1])
-        ctl["show"] = True
-        log.info("walk %s", "pinned" if msg[1] else "released")
+    match cmd:
+        case Retune(traversal):
+            stream.set_traversal(traversal)
+            log.info("traversal retuned: %s", traversal)
+        case Move(k, size):
+            nz = stream.z.shape[0]
+            d = rng.normal(EXPLORE_SEED, int(k), nz)
+            d *= np.sqrt(nz) / np.linalg.norm(d)
+            stream.z = shell(stream.z + float(size) * d)
+            ctl["show"] = True
+        case Pin(on):
+            ctl["pinned"] = bool(on)
+            ctl["show"] = True
+            log.info("walk %s", "pinned" if on else "released")
+        case _:
+            log.warning("an unknown command from the player, ignored: %r", cmd)
 
 
 def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int | None,
@@ -123,11 +120,10 @@ def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int 
 
             stills = stills.resolved(likeness_window(cfg.traversal,
                                                      cfg.stream.keyframes_per_second))
-        conn.send(("hello", {"size": chain.shown_size, "seed": stream.seed, "step": stream.step,
-                             "skip_to": stream.skip_to, "device": str(chain.device),
-                             "generator_sha256":
-                                 chain.generator_manifest["tensors_sha256"],
-                             "refiner": chain.refiner_name}))
+        conn.send(Hello(size=chain.shown_size, seed=stream.seed, step=stream.step,
+                        skip_to=stream.skip_to, device=str(chain.device),
+                        generator_sha256=chain.generator_manifest["tensors_sha256"],
+                        refiner=chain.refiner_name))
         if live:  # loaded at full speed (the screen waits for it), then the render loop first
             try:
                 os.nice(NICE)
@@ -141,35 +137,35 @@ def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int 
                 if ctl["pinned"]:  # exploring: the walk holds; a move shows at once
                     if ctl["show"]:
                         image = chain.show(chain.generate(stream.z[None]))[0]  # as shown
-                        conn.send(("frame", stream.step, image, stream.z.copy(), {}))
+                        conn.send(Keyframe(stream.step, image, stream.z.copy()))
                     ctl["show"] = False
                     stop.wait(0.02)
                     continue
                 while stream.step < stream.skip_to and not stop.is_set():
                     stream.catch_up(ALIVE_EVERY)
                     keeper.replaying(stream)  # a kill now replays from here, not again
-                    conn.send(("alive", stream.step))
+                    conn.send(Alive(stream.step))
                 frame = stream.next_frame(stills.due) if stills else stream.next_frame()
                 still = stills.take(frame.step) if stills else False
             except Exception as e:  # errors are data: report, back off, retry
-                conn.send(("error", f"{type(e).__name__}: {e}"))
+                conn.send(Failed(f"{type(e).__name__}: {e}"))
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
             backoff = 0.5
             info = stream.last_info
-            conn.send(("frame", frame.step, frame.image, frame.z,
-                       {"pull": info.pull, "agree": info.agree, "escapes":
-                        stream.novelty.repeats, "still": still}))
+            conn.send(Keyframe(frame.step, frame.image, frame.z,
+                               Figures(pull=info.pull, agree=info.agree,
+                                       escapes=stream.novelty.repeats, still=still)))
             keeper.after_step(stream)
         keeper.final(stream)
     except UserError as e:
-        conn.send(("fatal", str(e), True))
+        conn.send(Fatal(str(e), user=True))
     except (BrokenPipeError, EOFError):
         pass  # the parent is gone
     except BaseException as e:
         try:
-            conn.send(("fatal", f"{type(e).__name__}: {e}", False))
+            conn.send(Fatal(f"{type(e).__name__}: {e}", user=False))
         except OSError:
             pass
         raise

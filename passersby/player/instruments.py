@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from passersby.common import bookmarks
+from passersby.common import bookmarks, messages
 from passersby.player import tune
 from passersby.common.errors import UserError
 
@@ -166,13 +166,14 @@ class Instruments:
             self._bookmark(screen, "bookmark")
         elif glfw.KEY_1 <= key <= glfw.KEY_9 and screen.session is not None:
             sign = -1 if mods & glfw.MOD_SHIFT else 1
-            screen.session.producer.command("move", key - glfw.KEY_1, sign * self.step_size)
+            screen.session.producer.command(
+                messages.Move(key - glfw.KEY_1, sign * self.step_size))
         elif key in (glfw.KEY_LEFT_BRACKET, glfw.KEY_RIGHT_BRACKET):
             self.step_size *= 2.0 if key == glfw.KEY_RIGHT_BRACKET else 0.5
             self.step_size = min(2.0, max(0.005, self.step_size))
         elif key == glfw.KEY_P and screen.session is not None:
             self.pinned = not self.pinned
-            screen.session.producer.command("pin", self.pinned)
+            screen.session.producer.command(messages.Pin(self.pinned))
         elif key == glfw.KEY_R:
             if self.recording is None:
                 self._start_recording(screen)
@@ -282,14 +283,14 @@ class Instruments:
     def _lines(self, screen: "Screen") -> tuple[list[str], int]:
         i = screen.plan.index
         session = screen.session
-        fig = session.producer.figures if session is not None else {}
+        fig = session.producer.figures if session is not None else messages.Figures()
         depth = len(session.queue) if session is not None else 0
         rec = "  REC" if self.recording and self.recording[0] is screen else ""
         head = [f"screen {i}  {self._fps:5.1f} fps  {self._kps.get(i, 0.0):4.1f} keyframes/s  "
                 f"queue {depth}{rec}",
                 f"step {screen.shown.step if screen.shown else -1}  escapes "
-                f"{fig.get('escapes', 0)}  pull {fig.get('pull', 0.0):.3f}  agree "
-                f"{fig.get('agree', 0.0):+.2f}  mode {screen.plan.cfg.traversal.mode}"]
+                f"{fig.escapes}  pull {fig.pull:.3f}  agree "
+                f"{fig.agree:+.2f}  mode {screen.plan.cfg.traversal.mode}"]
         first = max(0, min(self.selected - VISIBLE_ROWS // 2, len(self.items) - VISIBLE_ROWS))
         rows = []
         for item in self.items[first:first + VISIBLE_ROWS]:

@@ -8,7 +8,7 @@ waiting (time the parent spends blocked on a full queue does not count), it is
 killed and started again with the edition seed it reported and `skip_past` = the
 last step received + 1, so the new child resumes from the state folder and never
 shows a keyframe again. The screen keeps morphing what it has meanwhile; each
-distinct event is logged once."""
+distinct event is logged once. What crosses the pipes: common/messages.py."""
 from __future__ import annotations
 
 import atexit
@@ -23,7 +23,8 @@ from typing import Any, Callable
 from passersby.common.config import Config
 from passersby.common.errors import UserError
 from passersby.common.frames import Frame, FrameQueue
-from passersby.common.messages import Picker, child_entry
+from passersby.common.messages import (Alive, Command, Failed, Fatal, Figures, Hello, Keyframe,
+                                       Picker, Pin, Retune, child_entry)
 from passersby.player.morph import Morph
 
 log = logging.getLogger(__name__)
@@ -40,15 +41,15 @@ class WorkerError(RuntimeError):
     """The generator process could not start or keeps failing."""
 
 
-@dataclass
-class Info:
-    size: int              # side of the keyframes sent (the refiner's, when it is on)
-    seed: int
-    step: int
-    skip_to: int
-    device: str
-    generator_sha256: str
-    refiner: str = ""      # the refiner package in use, "" when none
+@dataclass(frozen=True)
+class _Died:
+    """The reader's own event, never sent: the pipe closed (the child is gone)."""
+
+
+@dataclass(frozen=True)
+class _Hung:
+    """The reader's own event, never sent: nothing from the child for `waited` s."""
+    waited: float
 
 
 class Worker:
@@ -65,11 +66,11 @@ class Worker:
         self.cfg, self.state_dir, self.queue, self.stills = cfg, state_dir, queue, stills
         self.lockstep, self.patience, self.pinned = lockstep, patience, pinned
         self.hang_seconds, self.start_seconds = hang_seconds, start_seconds
-        self.info: Info | None = None
+        self.info: Hello | None = None  # the running child's Hello
         self.error: str | None = None  # the last problem, for messages
         self.errors = self.restarts = 0
         self.last_step = -1
-        self.progress = 0  # messages that show the child working (hello, alive, frame)
+        self.progress = 0  # messages that show the child working (Hello, Alive, Keyframe)
         self._fatal: str | None = None
         self._user_fatal = False
         self._ready = threading.Event()
@@ -79,7 +80,8 @@ class Worker:
         self._conn: Any = None
         self._stop: Any = None
         self._commands: Any = None
-        self.figures: dict = {}  # the traversal's figures with the newest keyframe
+        self.figures = Figures()  # the traversal's figures with the newest keyframe
+        self._unknown: set[str] = set()  # message types already logged as unknown
         self._thread = threading.Thread(target=self._run, name="passersby-worker", daemon=True)
 
     # -- the parent's side -------------------------------------------------------------
@@ -89,7 +91,7 @@ class Worker:
         self._thread.start()
         return self
 
-    def wait_ready(self, timeout: float | None = None) -> Info:
+    def wait_ready(self, timeout: float | None = None) -> Hello:
         """Block until the first child has loaded; its fatal start-up error is raised
         here (UserError for bad weights or config: the caller exits clearly)."""
         if not self._ready.wait(timeout):
@@ -135,24 +137,24 @@ class Worker:
         commands.close()
         self._conn = recv
 
-    def command(self, *msg: Any) -> None:
-        """Send an exploring command ("move", k, size) / ("pin", on) to the generator."""
-        if msg[0] == "pin":
-            self.pinned = bool(msg[1])  # a restarted child starts as it was
+    def command(self, cmd: Command) -> None:
+        """Send a command to the generator (messages.py): Move / Pin (exploring), Retune.
+        A restarted child starts pinned or not, and with the traversal, as last asked."""
+        from dataclasses import replace
+
+        if isinstance(cmd, Pin):
+            self.pinned = bool(cmd.on)
+        elif isinstance(cmd, Retune):
+            self.cfg = replace(self.cfg, traversal=cmd.traversal)
         try:
-            self._commands.send(msg)
+            self._commands.send(cmd)
         except (OSError, AttributeError):
-            log.info("the generator is restarting: %s not applied", msg[0])
+            if not isinstance(cmd, Retune):  # a restarted child starts with self.cfg
+                log.info("the generator is restarting: %s not applied", type(cmd).__name__)
 
     def retune(self, traversal: Any) -> None:
         """Change the walk's parameters (or mode) live; a restarted child keeps them."""
-        from dataclasses import replace
-
-        self.cfg = replace(self.cfg, traversal=traversal)
-        try:
-            self._commands.send(("traversal", traversal))
-        except (OSError, AttributeError):
-            pass  # the child is being restarted: it starts with self.cfg
+        self.command(Retune(traversal))
 
     def _reap(self, timeout: float) -> None:
         proc = self._proc
@@ -177,44 +179,55 @@ class Worker:
             try:
                 msg = self._conn.recv() if self._conn.poll(0.25) else None
             except (EOFError, OSError):
-                msg = ("died",)
+                msg = _Died()
             if msg is None:
                 waited += time.monotonic() - t0
                 limit = self.hang_seconds if started else self.start_seconds
                 if waited < limit:
                     continue
-                msg = ("hung", waited)
+                msg = _Hung(waited)
             waited = 0.0
-            kind = msg[0]
-            if kind in ("hello", "alive", "frame"):
+            if isinstance(msg, (Hello, Alive, Keyframe)):
                 self.progress += 1  # the heartbeat reads it: replaying unseen is alive too
-            if kind == "hello":
-                self.info, started = Info(**msg[1]), True
-                self._ready.set()
-            elif kind == "frame":
-                self.figures = msg[4]
-                self._deliver(Frame(msg[1], msg[2], msg[3], still=bool(msg[4].get("still"))))
-                backoff, self.error = 0.5, None
-            elif kind == "error":
-                self._report(msg[1])
-            elif kind == "fatal":
-                self._fatal, self._user_fatal = msg[1], msg[2]
-                self._report(msg[1])
-            elif kind in ("died", "hung"):
-                if self._closing.is_set():
-                    break
-                if kind == "hung":
-                    self._report(f"no keyframe for {msg[1]:.0f} s: the generator hangs")
-                elif self._fatal is None:
-                    self._report(f"the generator process died (exit code "
-                                 f"{self._proc.exitcode if self._proc else '?'})")
-                if self.info is None and self._fatal is not None:
-                    self._ready.set()  # a start-up failure: wait_ready raises it
-                    if self._user_fatal:
-                        return
-                self._restart(backoff)
-                backoff, started = min(backoff * 2, 60.0), False
-                self._fatal = None
+            match msg:
+                case Hello():
+                    self.info, started = msg, True
+                    self._ready.set()
+                case Alive():
+                    pass
+                case Keyframe(step, image, z, figures):
+                    self.figures = figures
+                    self._deliver(Frame(step, image, z, still=figures.still))
+                    backoff, self.error = 0.5, None
+                case Failed(text):
+                    self._report(text)
+                case Fatal(text, user):
+                    self._fatal, self._user_fatal = text, user
+                    self._report(text)
+                case _Died() | _Hung():
+                    if self._closing.is_set():
+                        break
+                    if isinstance(msg, _Hung):
+                        self._report(f"no keyframe for {msg.waited:.0f} s: the generator hangs")
+                    elif self._fatal is None:
+                        self._report(f"the generator process died (exit code "
+                                     f"{self._proc.exitcode if self._proc else '?'})")
+                    if self.info is None and self._fatal is not None:
+                        self._ready.set()  # a start-up failure: wait_ready raises it
+                        if self._user_fatal:
+                            return
+                    self._restart(backoff)
+                    backoff, started = min(backoff * 2, 60.0), False
+                    self._fatal = None
+                case _:
+                    self._unknown_message(msg)
+
+    def _unknown_message(self, msg: object) -> None:
+        """Not in the protocol (a child of another version?): ignored, logged once a type."""
+        kind = f"{type(msg).__module__}.{type(msg).__qualname__}"
+        if kind not in self._unknown:
+            self._unknown.add(kind)
+            log.warning("generator: an unknown message ignored (%s)", kind)
 
     def _deliver(self, frame: Frame) -> None:
         self.last_step = frame.step
