@@ -69,12 +69,13 @@ def _need(args: argparse.Namespace, *names: str) -> None:
                             f"`passersby train {args.what} --help`")
 
 
-def _root(args: argparse.Namespace) -> Path:
-    """The weights folder of the config (--config)."""
+def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The config (--config) and its weights folder."""
     from passersby.common import config
     from passersby.generator import weights
 
-    return weights.weights_dir(config.load(args.config, {}).weights.dir)
+    cfg = config.load(args.config, {})
+    return cfg, weights.weights_dir(cfg.weights.dir)
 
 
 def _threads(args: argparse.Namespace, default: int = 0) -> None:
@@ -123,7 +124,7 @@ def cmd_generator(args: argparse.Namespace) -> int:
 
     _need(args, "data", "out")
     _threads(args)
-    root = _root(args)
+    _, root = _config(args)
     steps, minutes = _budget(args, 25.0)
     progress = _progress_bar(steps, minutes, lambda info: (
         f"D {info['loss_d']:.3f}  G {info['loss_g']:.3f}"
@@ -163,11 +164,9 @@ def _encoder_for(root: Path, gen: str, gm: dict, minutes: float, seed: int) -> N
 
 
 def cmd_encoder(args: argparse.Namespace) -> int:
-    from passersby.common import config
     from passersby.train.encoder import Recipe, train
 
-    cfg = config.load(args.config, {})
-    root = _root(args)
+    cfg, root = _config(args)
     gen = args.weights or cfg.weights.generator
     out = args.out or f"{gen}-encoder"
     _threads(args)
@@ -177,13 +176,11 @@ def cmd_encoder(args: argparse.Namespace) -> int:
 
 
 def cmd_refiner(args: argparse.Namespace) -> int:
-    from passersby.common import config
     from passersby.train import refiner
 
     _need(args, "data")
     _threads(args)
-    cfg = config.load(args.config, {})
-    root = _root(args)
+    cfg, root = _config(args)
     out = args.out or "met-refiner"
     steps, minutes = _budget(args, 30.0)
     progress = _progress_bar(steps, minutes,
@@ -199,13 +196,12 @@ def cmd_refiner(args: argparse.Namespace) -> int:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    from passersby.common import config
     from passersby.train import measure
 
     _need(args, "data")
     _threads(args, default=1)
-    cfg = config.load(args.config, {})
-    figures = measure.run(_root(args), args.weights or cfg.weights.generator,
+    cfg, root = _config(args)
+    figures = measure.run(root, args.weights or cfg.weights.generator,
                           Path(args.data), args.samples, args.seed_train,
                           Path(args.sheet) if args.sheet else None, args.device,
                           not args.no_pretrained)
@@ -217,7 +213,7 @@ def cmd_carry(args: argparse.Namespace) -> int:
     from passersby.train import generator
 
     _need(args, "out")
-    path = generator.carry(_root(args), args.out)
+    path = generator.carry(_config(args)[1], args.out)
     record = json.loads(path.read_text(encoding="utf-8"))
     print(f"carried step {record['step']} of {args.out} to {path.parent}: commit that folder; "
           f"on another machine the same `train generator` command continues from it")
