@@ -33,13 +33,14 @@ def test_missing_weights_name_the_file_and_the_fix(tmp_path: Path, capsys, monke
 
 
 def test_weights_flag_picks_a_world_and_its_encoder(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from passersby.cli.main import _load_config, parser
+    from passersby.cli.args import load_config
+    from passersby.cli.main import parser
 
     for command in ("run", "render", "explore", "audit"):
-        cfg = _load_config(parser().parse_args([command, "--weights", "dcgan64-standin"]))
+        cfg = load_config(parser().parse_args([command, "--weights", "dcgan64-standin"]))
         assert (cfg.weights.generator, cfg.weights.encoder) == (
             "dcgan64-standin", "dcgan64-standin-encoder")
-    cfg = _load_config(parser().parse_args(["render"]))
+    cfg = load_config(parser().parse_args(["render"]))
     assert (cfg.weights.generator, cfg.weights.encoder) == ("met64", "met64-encoder")
     rc, out = run(capsys, "render", "--weights", "nobody", "--seconds", "0.5",
                   "--out", str(tmp_path / "x.mp4"))
@@ -70,3 +71,65 @@ def test_bad_size_argument(capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit) as e:
         cli.main(["render", "--size", "big"])
     assert e.value.code == 2 and "WxH" in capsys.readouterr().err
+
+
+def test_train_subcommands_have_their_own_flags(capsys) -> None:  # type: ignore[no-untyped-def]
+    """`train WHAT` is a subcommand with WHAT's flags only; a recipe's flags are made from
+    its fields, with their defaults in the help."""
+    from passersby.cli import train
+    from passersby.cli.main import parser
+    from passersby.train import generator
+
+    args = parser().parse_args(
+        ["train", "generator", "--data", "D", "--out", "N", "--steps", "9", "--d-arch",
+         "projected", "--imle", "1.0", "--ada", "--seed-train", "3", "--batch", "8", "--size",
+         "64", "--lr-g", "2e-3", "--d-norm", "none"])
+    assert (args.what, args.data, args.out, args.steps, args.device) == ("generator", "D", "N",
+                                                                         9, "auto")
+    recipe = generator.Recipe(**train.given(args, generator.Recipe))
+    assert recipe == generator.Recipe(d_arch="projected", imle=1.0, ada=True, seed=3, batch=8,
+                                      lr_g=2e-3, d_norm="none")
+    args = parser().parse_args(["train", "data", "--images", "I", "--out", "O", "--size", "64",
+                                "128", "--no-align", "--margin", "0.09"])
+    from passersby.train import data
+
+    assert data.CropRecipe(**train.given(args, data.CropRecipe)) == data.CropRecipe(
+        sizes=(64, 128), align=False, margin=0.09)
+    assert train.given(parser().parse_args(["train", "data"]), data.CropRecipe) == {}
+    for argv in (["train", "encoder", "--d-arch", "projected"], ["train", "carry", "--data", "D"],
+                 ["train", "data", "--steps", "3"]):
+        with pytest.raises(SystemExit):
+            parser().parse_args(argv)
+        assert "unrecognized arguments" in capsys.readouterr().err
+    with pytest.raises(SystemExit):         # not taken for an abbreviation of --seed-train
+        parser().parse_args(["train", "generator", "--seed", "1"])
+    assert "the training seed is --seed-train" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser().parse_args(["train", "generator", "--help"])
+    text = capsys.readouterr().out
+    assert "--imle-pool N" in text and "(default 2048)" in text and "generator:" not in text
+
+
+def test_every_recipe_flag_is_one_field() -> None:
+    """A recipe field made with `flag` is a flag of its command, and the generator's
+    manifest line (RECIPE_FLAGS) names the same flags."""
+    import dataclasses
+
+    from passersby.cli import args
+    from passersby.cli import train as cli_train
+    from passersby.cli.main import parser
+    from passersby.train import data, encoder, generator, refiner
+
+    commands = {path[-1]: p for path, p in args.walk(parser())
+                if path[:1] == ("train",) and len(path) == 2}
+    for what, recipe in (("data", data.CropRecipe), ("generator", generator.Recipe),
+                         ("encoder", encoder.Recipe), ("refiner", refiner.Recipe)):
+        dests = {a.dest for a in commands[what]._actions}
+        flagged = {f.name for f in dataclasses.fields(recipe) if "help" in f.metadata}
+        assert flagged and flagged <= dests, (what, flagged - dests)
+    named = {f.metadata["flag"] or f.name.replace("_", "-")
+             for f in dataclasses.fields(generator.Recipe) if "help" in f.metadata}
+    assert {flag for flag, _ in generator.RECIPE_FLAGS} == named - {"batch", "seed-train",
+                                                                    "size"}
+    assert cli_train.COMMANDS.keys() == {"data", "generator", "encoder", "refiner", "measure",
+                                         "carry"}

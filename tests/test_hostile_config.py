@@ -80,11 +80,24 @@ def test_non_finite_numbers_are_refused_from_the_command_line() -> None:
 
 
 def test_non_finite_flags_are_refused_by_the_parser(capsys: pytest.CaptureFixture) -> None:
+    """Every float flag of every command and subcommand (`train generator` too, whose
+    flags come from its recipe) goes through the type that refuses NaN and inf."""
+    from passersby.cli import args
     from passersby.cli import main as cli
 
-    with pytest.raises(SystemExit):
-        cli.parser().parse_args(["render", "--seconds", "nan"])
-    assert "finite" in capsys.readouterr().err
+    floats = []
+    for path, parser in args.walk(cli.parser()):
+        for action in parser._actions:
+            assert action.type is not float, f"{' '.join(path)} {action.option_strings}"
+            if action.type is args.number:
+                floats.append((*path, action.option_strings[0]))
+    assert ("render", "--seconds") in floats and ("train", "generator", "--lr-g") in floats
+    assert ("train", "data", "--margin") in floats and len(floats) > 15
+    for *path, flag in floats:
+        for literal in ("nan", "inf", "1e400"):
+            with pytest.raises(SystemExit):
+                cli.parser().parse_args([*path, flag, literal])
+            assert "finite" in capsys.readouterr().err, (path, flag, literal)
 
 
 def test_alias_bomb_is_refused_quickly_and_briefly(tmp_path: Path) -> None:

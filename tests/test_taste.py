@@ -108,8 +108,9 @@ def test_a_retrained_model_is_picked_up_live(chain, tmp_path: Path) -> None:  # 
 def test_taste_command_learns_from_curated_ratings(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """`passersby taste --from DIR`: the ratings `curate` stored -> a model file that
     prefers what was kept."""
-    from passersby.common import bookmarks
     from passersby.cli import main as cli
+    from passersby.cli import stills
+    from passersby.common import bookmarks
     from passersby.common.errors import UserError
 
     store = bookmarks.Store.in_folder(tmp_path)
@@ -140,13 +141,13 @@ def test_taste_command_learns_from_curated_ratings(tmp_path, capsys) -> None:  #
                                  image="still-0009.png"))
     store.close()
     with pytest.raises(UserError, match="2 different worlds"):
-        cli.cmd_taste(cli_args(tmp_path))
+        stills.cmd_taste(cli_args(tmp_path))
     few = tmp_path / "few"
     store = bookmarks.Store.in_folder(few)
     store.rate("a.png", 1, zs[0])
     store.close()
     with pytest.raises(UserError, match="at least 10"):
-        cli.cmd_taste(cli_args(few))
+        stills.cmd_taste(cli_args(few))
 
 
 def cli_args(folder):  # type: ignore[no-untyped-def]

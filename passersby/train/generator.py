@@ -57,6 +57,7 @@ from torch import nn
 from passersby.generator import models, weights
 from passersby.common.errors import UserError
 from passersby.train import data
+from passersby.train.options import flag
 
 log = logging.getLogger(__name__)
 
@@ -81,37 +82,50 @@ class TrainError(UserError, RuntimeError):
 
 @dataclass(frozen=True)
 class Recipe:
-    """What determines the result (a checkpoint only resumes under the same recipe)."""
-    batch: int = 32
-    lr_g: float = 1e-4           # G moves slower than D (two time-scales)
-    lr_d: float = 2e-4
-    ndf: int = 32                # discriminator width
-    ngf: int = 64                # generator width (from scratch only; --init keeps the init's)
-    ema: float = 0.99            # decay of the exported average of G
-    seed: int = 0
-    size: int = 64
+    """What determines the result (a checkpoint only resumes under the same recipe). The
+    fields made with `flag` are `passersby train generator` flags."""
+    batch: int = flag(32, "batch size")
+    lr_g: float = flag(1e-4, "G's learning rate")  # G moves slower than D (two time-scales)
+    lr_d: float = flag(2e-4, "D's learning rate")
+    ndf: int = flag(32, "discriminator width (projected: the heads' width)")
+    ngf: int = flag(64, "from scratch: the generator's width (--init keeps the init's)")
+    ema: float = flag(0.99, "decay of the exported average of G")
+    seed: int = flag(0, "training seed", name="seed-train")
+    size: int = flag(64, "picture size", choices=(64, 128, 256))
     checkpoint_every: int = 50   # steps
     sample_every: int = 100      # steps
-    freeze_g: int = 0            # G's first N transposed convolutions frozen (of 5); N > 0
-                                 # also freezes every BatchNorm's statistics (eval mode)
-    d_norm: str = "batch"        # discriminator normalisation: "batch" or "none"
-    r1: float = 0.0              # R1 penalty weight gamma on the reals (0: none)
-    r1_every: int = 16           # lazy R1: every N steps, scaled by N
-    ada: bool = False            # adaptive augmentation probability (else always on)
-    ada_target: float = 0.6      # the r_t = E[sign(D(real))] it holds
+    freeze_g: int = flag(0, "freeze G's first N of 5 layers and all its BatchNorm statistics "
+                            "(FreezeG; 3 trains only the 16->32 block and the last layer)",
+                         metavar="N")
+    d_norm: str = flag("batch", "discriminator normalisation", choices=("batch", "none"))
+    r1: float = flag(0.0, "R1 gradient penalty on the reals (default {default}: none)",
+                     metavar="GAMMA")
+    r1_every: int = flag(16, "lazy R1, every K steps (scaled by K)", metavar="K")
+    ada: bool = flag(False, "adaptive augmentation probability (default: always on)")
+    ada_target: float = flag(0.6, "the E[sign(D(real))] ADA holds")
     ada_interval: int = 4        # steps between adjustments of p
     ada_speed: int = 500         # steps p needs to go from 0 to 1
-    d_warmup: int = 0            # first steps train D only (G, its average untouched)
-    g_params: str = "all"        # of G's unfrozen layers, train "all" parameters or only
-                                 # the BatchNorm scales and shifts ("bn"; stats frozen)
-    anchor: float = 0.0          # weight of the pull toward the init's picture structure
-    d_arch: str = "dcgan"        # "dcgan" (logistic loss) or "projected": heads on frozen
-                                 # EfficientNet-Lite0 features (train/projected.py; hinge loss)
-    d_size: int = 128            # projected: the size the pictures are read at
-    beta1: float = 0.5           # Adam's first-moment decay, both networks
-    imle: float = 0.0            # weight of the coverage term (train/imle.py; 0: none)
-    imle_pool: int = 2048        # latents drawn to find each crop's nearest picture
-    imle_every: int = 0          # steps between searches (0: one pass over the crops)
+    d_warmup: int = flag(0, "the first N steps train D only (G, its average untouched)",
+                         metavar="N")
+    g_params: str = flag("all", "of G's unfrozen layers train all parameters or only the "
+                                "BatchNorm scales and shifts (statistics frozen)",
+                         choices=("all", "bn"))
+    anchor: float = flag(0.0, "weight of a pull toward the --init's picture structure "
+                              "(16x16 normalised luminance; the palette is free)", metavar="W")
+    d_arch: str = flag("dcgan", "the discriminator: dcgan (logistic loss) or projected "
+                                "(heads on frozen EfficientNet-Lite0 features, train/projected.py; "
+                                "hinge loss; needs the [train] extra)",
+                       choices=("dcgan", "projected"))
+    d_size: int = flag(128, "projected D: the size pictures are read at", metavar="PX")
+    beta1: float = flag(0.5, "Adam's beta1 (first-moment decay), both networks")
+    imle: float = flag(0.0, "weight of the coverage term (IMLE, train/imle.py: every crop "
+                            "pulls the nearest of G's pictures toward it, in "
+                            "EfficientNet-Lite0 features; needs the [train] extra; default "
+                            "{default}: none)", metavar="W")
+    imle_pool: int = flag(2048, "--imle: latents drawn per search (to find each crop's "
+                                "nearest picture)", metavar="N")
+    imle_every: int = flag(0, "--imle: steps between searches (default {default}: one pass "
+                              "over the crops)", metavar="K")
 
 
 DEFAULTS = asdict(Recipe())

@@ -34,6 +34,7 @@ from torch import nn
 
 from passersby.generator import models, weights
 from passersby.train import data
+from passersby.train.options import flag
 from passersby.train.generator import (TrainError, _resume, _save_checkpoint, check_budget,
                                        pack, run_folder, unpack)
 
@@ -44,7 +45,8 @@ STRIP = "strip.png"
 
 @dataclass(frozen=True)
 class Recipe:
-    """What determines the result (a checkpoint only resumes under the same recipe)."""
+    """What determines the result (a checkpoint only resumes under the same recipe). The
+    fields made with `flag` are `passersby train refiner` flags."""
     batch: int = 16
     patch: int = 32              # input patch side; the target patch is 4x
     lr: float = 2e-4
@@ -55,7 +57,7 @@ class Recipe:
     adv_from: int = 600          # steps of reconstruction only before it
     min_side: int = 224          # smallest source square used as a 256 px target
     holdout: float = 0.05        # share of crops never trained on
-    seed: int = 0
+    seed: int = flag(0, "training seed", name="seed-train")
     checkpoint_every: int = 100
     sample_every: int = 250
 
