@@ -63,6 +63,13 @@ def test_tune_session_keys_edits_capture_and_overlay(tmp_path: Path, monkeypatch
                 screen.window.keys.extend(arg)
             elif what == "bad":
                 edit(path, path.read_text().replace("grain: 0.0", "grain: lots"))
+            elif what == "shot" and self.tuning.error is None and len(seen) < 60:
+                # the watcher has not read the bad edit yet (a loaded machine): wait,
+                # and move the rest of the script on by as long
+                seen[f"wait{len(seen)}"] = True
+                script[:0] = [(what, arg, now + 0.5)]
+                script[1:] = [(w, a, t + 0.5) for w, a, t in script[1:]]
+                break
             elif what == "shot":
                 seen["shot"] = np.asarray(ImageGrab.grab(xdisplay=os.environ["DISPLAY"]))
                 seen["error"] = self.tuning.error
