@@ -46,7 +46,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -64,16 +64,6 @@ log = logging.getLogger(__name__)
 TRAIN_DIR = "train"
 SAMPLES = "samples.png"
 MET_CREDIT = "Images: The Metropolitan Museum of Art, Open Access (CC0)"
-
-
-# command-line flag -> Recipe field, for the options the CLI exposes beyond batch/seed
-RECIPE_FLAGS = (("lr-g", "lr_g"), ("lr-d", "lr_d"), ("ema", "ema"), ("freeze-g", "freeze_g"),
-                ("d-norm", "d_norm"), ("r1", "r1"), ("r1-every", "r1_every"), ("ada", "ada"),
-                ("ada-target", "ada_target"), ("d-warmup", "d_warmup"),
-                ("g-params", "g_params"), ("anchor", "anchor"), ("ngf", "ngf"),
-                ("d-arch", "d_arch"), ("d-size", "d_size"), ("beta1", "beta1"),
-                ("ndf", "ndf"), ("imle", "imle"), ("imle-pool", "imle_pool"),
-                ("imle-every", "imle_every"))
 
 
 class TrainError(UserError, RuntimeError):
@@ -129,6 +119,10 @@ class Recipe:
 
 
 DEFAULTS = asdict(Recipe())
+# command-line flag -> Recipe field, for the manifest's command line beyond batch/seed/size
+RECIPE_FLAGS = tuple((f.metadata["flag"] or f.name.replace("_", "-"), f.name)
+                     for f in fields(Recipe) if "help" in f.metadata
+                     and f.name not in ("batch", "seed", "size"))
 
 
 def _init_weights(m: nn.Module) -> None:

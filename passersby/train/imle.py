@@ -56,20 +56,20 @@ def nearest(g: nn.Module, space: Space, real: torch.Tensor, pool: int,
             gen: torch.Generator, chunk: int = 64) -> torch.Tensor:
     """For each crop's features (real [N,D]) the latent [N,nz] among `pool` drawn from
     `gen` whose picture by `g` is nearest to it."""
-    best = torch.full((real.shape[0],), float("inf"))
-    pick = torch.zeros(real.shape[0], g.nz)
-    rr = real.square().sum(1).cpu()
-    latents = torch.randn(pool, g.nz, generator=gen)
+    dev = real.device
+    best = torch.full((real.shape[0],), float("inf"), device=dev)
+    pick = torch.zeros(real.shape[0], dtype=torch.long, device=dev)
+    rr = real.square().sum(1)
+    latents = torch.randn(pool, g.nz, generator=gen).to(dev)
     with torch.no_grad():
         for start in range(0, pool, chunk):
-            z = latents[start:start + chunk]
-            f = space(g(z.to(real.device))).cpu()
-            d = rr[:, None] + f.square().sum(1)[None] - 2 * real.cpu() @ f.T   # [N,chunk]
+            f = space(g(latents[start:start + chunk]))
+            d = rr[:, None] + f.square().sum(1)[None] - 2 * real @ f.T     # [N,chunk]
             dist, j = d.min(1)
             closer = dist < best
             best = torch.where(closer, dist, best)
-            pick[closer] = z[j[closer]]
-    return pick.to(real.device)
+            pick = torch.where(closer, j + start, pick)
+    return latents[pick]
 
 
 def loss(space: Space, fake: torch.Tensor, real_features: torch.Tensor) -> torch.Tensor:
