@@ -187,7 +187,7 @@ step_config() {
   current_release
   mkdir -p "$etc"
   local dist=$etc/config.yaml.dist
-  "$py" - "$rel/src/passersby/defaults.yaml" "$prefix/weights" > "$dist.tmp" <<'EOF'
+  "$py" - "$rel/src/passersby/common/defaults.yaml" "$prefix/weights" > "$dist.tmp" <<'EOF'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 head, sep, tail = text.partition("\nweights:\n")

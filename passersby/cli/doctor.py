@@ -58,13 +58,13 @@ def config_path(given: str | None) -> Path | None:
 def check_config(path: Path | None) -> tuple[Check, config.Config]:
     if path is None:
         return Check("config", "ok", "no --config: the built-in defaults "
-                     "(passersby/defaults.yaml)"), config.load()
+                     "(passersby/common/defaults.yaml)"), config.load()
     try:
         cfg = config.load(path)
     except config.ConfigError as e:
         return Check("config", "fail", str(e),
                      f"edit {path}: the message names the key and what is allowed "
-                     "(passersby/defaults.yaml lists every key); until then the service "
+                     "(passersby/common/defaults.yaml lists every key); until then the service "
                      "starts with its last good copy or the defaults"), config.load()
     return Check("config", "ok", f"{path} is valid"), cfg
 

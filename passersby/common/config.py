@@ -2,7 +2,7 @@
 
 Every field carries its allowed range in `metadata`; an unknown key, a wrong type
 or an out-of-range value raises ConfigError naming the file, the dotted key, the
-value and what is allowed. Defaults live in passersby/defaults.yaml (the artist's
+value and what is allowed. Defaults live in passersby/common/defaults.yaml (the artist's
 starting point, commented) and must equal the dataclass defaults (a test checks).
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The stream: traversal + chain -> keyframes, deterministic and resumable (run in the
-generator process, worker.py)."""
+generator process, process.py)."""
 from __future__ import annotations
 
 import dataclasses

@@ -41,7 +41,21 @@ def _check_frame(frame: np.ndarray, size: tuple[int, int] | None, dest: Path) ->
         raise VideoError(f"{dest}: frame must be uint8 of shape {want}, got {got}")
 
 
-class Mp4Writer:
+class _Closing:
+    """A writer as a context manager: closed on leaving the block."""
+
+    def close(self) -> Path:
+        raise NotImplementedError
+
+    def __enter__(self) -> _Closing:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class Mp4Writer(_Closing):
     """H.264 (libx264, yuv420p) MP4 through imageio-ffmpeg's bundled ffmpeg."""
 
     def __init__(self, path: str | Path, size: tuple[int, int], fps: float) -> None:
@@ -89,15 +103,8 @@ class Mp4Writer:
             log.info("wrote %d frames to %s", self.frames, self.path)
         return self.path
 
-    def __enter__(self) -> Mp4Writer:
-        return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-
-class PngFolderWriter:
+class PngFolderWriter(_Closing):
     """frame_000000.png, frame_000001.png, ... in a folder (made if missing)."""
 
     def __init__(self, folder: str | Path, size: tuple[int, int] | None = None) -> None:
@@ -127,13 +134,6 @@ class PngFolderWriter:
     def close(self) -> Path:
         log.info("wrote %d PNG frames to %s", self.frames, self.path)
         return self.path
-
-    def __enter__(self) -> PngFolderWriter:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 def _touch(path: Path) -> None:
