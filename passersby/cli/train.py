@@ -14,6 +14,15 @@ from pathlib import Path
 
 from passersby.cli import args as a
 
+def _hours(text: str) -> float:
+    """--stream-hours: a finite number of hours in (0, 1000]."""
+    value = a.number(text)
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} hours: give more than 0 and at "
+                                         f"most 1000 (e.g. 1)")
+    return value
+
+
 TYPES: dict[str, Callable[[str], object]] = {"float": a.number, "int": int, "str": str,
                                              "tuple[int, ...]": int}
 
@@ -198,13 +207,31 @@ def cmd_refiner(args: argparse.Namespace) -> int:
 def cmd_measure(args: argparse.Namespace) -> int:
     from passersby.train import measure
 
-    _need(args, "data")
     _threads(args, default=1)
     cfg, root = _config(args)
+    if args.stream_hours is not None:
+        return _measure_stream(args, cfg, root)
+    _need(args, "data")
     figures = measure.run(root, args.weights or cfg.weights.generator,
                           Path(args.data), args.samples, args.seed_train,
                           Path(args.sheet) if args.sheet else None, args.device,
                           not args.no_pretrained)
+    print(json.dumps(figures, indent=1))
+    return 0
+
+
+def _measure_stream(args: argparse.Namespace, cfg: object, root: Path) -> int:
+    from passersby.common.errors import UserError
+    from passersby.train import sitters, yardsticks
+
+    try:
+        figures = sitters.measure(root, cfg, args.weights or cfg.weights.generator,
+                                  args.stream_hours, seed=args.seed_train, device=args.device,
+                                  progress=lambda i, n: print(f"\rstream {i}/{n} keyframes",
+                                                              end="", file=sys.stderr))
+    except yardsticks.YardstickUnavailable as e:
+        raise UserError(f"--stream-hours: {e}") from None
+    print(file=sys.stderr)
     print(json.dumps(figures, indent=1))
     return 0
 
@@ -318,6 +345,10 @@ def flags_measure(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--no-pretrained", dest="no_pretrained", action="store_true",
                     help="leave out the identity (dlib descriptor) and fidelity "
                          "(EfficientNet-Lite2 Frechet distance, precision/recall) figures")
+    sp.add_argument("--stream-hours", dest="stream_hours", type=_hours, default=None,
+                    help="instead: distinct sitters in H hours of the live stream (the "
+                         "config's traversal; one keyframe every 5 s) against as many "
+                         "independent samples (train/sitters.py); --data is not needed")
     _machine(sp, threads="torch CPU threads (default 0: one)")
 
 
