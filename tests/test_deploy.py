@@ -172,3 +172,15 @@ def test_launch_falls_back_to_a_config_that_loads(tmp_path: Path) -> None:
 def test_launch_without_x_exits_for_a_retry(tmp_path: Path) -> None:
     rc, out = launch(tmp_path, tmp_path / "none.yaml", ":899", wait_s="1")
     assert rc == 1 and "no X server" in out and "PLAYER" not in out
+
+
+def test_package_data_names_files_that_exist() -> None:
+    """pyproject's package data follows the files when they move (the layout change left
+    it naming passersby/defaults.yaml, which a wheel would then have lacked)."""
+    import tomllib
+
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert tool["packages"]["find"]["include"] == ["passersby*"]
+    for package, names in tool["package-data"].items():
+        for name in names:
+            assert (ROOT / package.replace(".", "/") / name).is_file(), (package, name)
