@@ -224,9 +224,15 @@ def _measure_stream(args: argparse.Namespace, cfg: object, root: Path) -> int:
     from passersby.common.errors import UserError
     from passersby.train import sitters, yardsticks
 
+    crops = None
+    if args.data:
+        from passersby.train import data
+
+        crops, _ = data.load_crops(Path(args.data), 64)
     try:
         figures = sitters.measure(root, cfg, args.weights or cfg.weights.generator,
                                   args.stream_hours, seed=args.seed_train, device=args.device,
+                                  crops=crops,
                                   progress=lambda i, n: print(f"\rstream {i}/{n} keyframes",
                                                               end="", file=sys.stderr))
     except yardsticks.YardstickUnavailable as e:
@@ -348,7 +354,7 @@ def flags_measure(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--stream-hours", dest="stream_hours", type=_hours, default=None,
                     help="instead: distinct sitters in H hours of the live stream (the "
                          "config's traversal; one keyframe every 5 s) against as many "
-                         "independent samples (train/sitters.py); --data is not needed")
+                         "independent samples (train/sitters.py); with --data, as many crops for scale")
     _machine(sp, threads="torch CPU threads (default 0: one)")
 
 

@@ -54,9 +54,10 @@ def stream_pictures(chain, cfg: Config, keyframes: int, every: int,  # type: ign
 
 
 def measure(root: Path, cfg: Config, package: str, hours: float, every_s: float = 5.0,
-            seed: int = 0, device: str = "cpu",
+            seed: int = 0, device: str = "cpu", crops: np.ndarray | None = None,
             progress: Callable[[int, int], None] | None = None) -> dict:
-    """Figures (JSON-able) for `hours` of the live stream of `package`."""
+    """Figures (JSON-able) for `hours` of the live stream of `package`; with `crops`
+    [M,S,S,3] uint8 (the training crops), as many of them (seeded draw) for scale."""
     from passersby.generator.audit import random_samples
     from passersby.train import yardsticks
 
@@ -70,10 +71,15 @@ def measure(root: Path, cfg: Config, package: str, hours: float, every_s: float 
     d_ind, found_ind = yardsticks.descriptors(independent)
     a, b = yardsticks.identity_figures(d_live), yardsticks.identity_figures(d_ind)
     ratio = round(a["distinct_sitters"] / max(b["distinct_sitters"], 1), 4)
+    scale = {}
+    if crops is not None:
+        pick = np.random.default_rng(seed).permutation(len(crops))[:count]
+        d_crops, found = yardsticks.descriptors(crops[np.sort(pick)])
+        scale = {"crops": {**yardsticks.identity_figures(d_crops), "face_found": round(found, 4)}}
     return {"weights": package, "encoder": encoder, "mode": cfg.traversal.mode,
             "hours": hours, "every_s": every_s, "keyframes_per_second": kps,
             "keyframes": count * every, "seed": seed,
             "stream": {**a, "face_found": round(found_live, 4)},
-            "independent": {**b, "face_found": round(found_ind, 4)},
+            "independent": {**b, "face_found": round(found_ind, 4)}, **scale,
             "ratio_distinct_sitters": ratio,
             "bar": {"value": ratio, "at_least": BAR_RATIO, "ok": ratio >= BAR_RATIO}}
