@@ -19,8 +19,8 @@ uniform float mix_k;          // dissolve weight of next, 0..1 (morph curve appl
 uniform vec4 rect;            // portrait in output pixels: x0, y0, width, height
 uniform vec3 mat_color;
 uniform vec3 frame_color;
-uniform float frame_px;       // frame line width in output pixels; 0 = none
-uniform float grain;          // grain amplitude, 0..0.5
+uniform float frame_width_px; // look.frame_width in output pixels; 0 = no frame line
+uniform float grain;          // look.grain: grain amplitude, 0..0.5
 uniform uint grain_seed;      // changes every displayed frame
 
 out vec4 color;
@@ -47,7 +47,8 @@ void main() {
     vec2 p = orient * gl_FragCoord.xy + orient_offset;
     float d = rect_distance(p);
     vec3 c = mat_color;
-    c = mix(c, frame_color, clamp(frame_px + 0.5 - d, 0.0, 1.0) * step(0.0, frame_px - 1e-3));
+    float line = clamp(frame_width_px + 0.5 - d, 0.0, 1.0) * step(0.0, frame_width_px - 1e-3);
+    c = mix(c, frame_color, line);
     if (d < 0.5) {
         c = mix(c, portrait(p), clamp(0.5 - d, 0.0, 1.0));
     }

@@ -1,9 +1,11 @@
 """Which two keyframes are on screen, and how far the morph between them has come.
 
 Pure bookkeeping (no torch, no GL): the render loop calls `advance(dt, take)` once
-per displayed frame; the shader applies the morph curve to `t`. The morph clock runs at one keyframe per `seconds_per_keyframe`;
-when it completes and a new keyframe is available it moves on, otherwise it holds
-on the newest picture (and counts the time held) but never waits.
+per displayed frame and hands `t` to Pipeline.render, which applies the morph curve
+(look.morph_curve) and the present pass dissolves. The morph clock runs at one
+keyframe per `seconds_per_keyframe`; when it completes and a new keyframe is available
+it moves on, otherwise it holds on the newest picture (and counts the time held) but
+never waits.
 """
 from __future__ import annotations
 
