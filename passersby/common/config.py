@@ -341,7 +341,7 @@ def _build_screen(entry: Any, i: int, data: dict) -> ScreenConfig:
         if not isinstance(over, dict):
             raise ConfigError(f"{where}.{name} = {short(over)}: expected a mapping of {name} keys "
                               f"to change for this screen (the rest come from `{name}:`)")
-        entry[name] = _merge(data.get(name) or {}, over)
+        entry[name] = layered(data.get(name) or {}, over)
     return _build(ScreenConfig, entry, where)
 
 
@@ -364,10 +364,20 @@ def _walk_weights(w: WeightsConfig) -> WeightsConfig:
     return dataclasses.replace(w, refiner=None)
 
 
-def _merge(base: dict, over: dict) -> dict:
+def layered(*layers: dict) -> dict:
+    """Plain config data layered: each layer over the ones before it (defaults, a file,
+    the command line, live nudges...). Mappings merge key by key, at every depth;
+    anything else (a value, a list) replaces what was there. The inputs are not changed."""
+    out: dict = {}
+    for layer in layers:
+        out = _over(out, layer)
+    return out
+
+
+def _over(base: dict, over: dict) -> dict:
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+        out[k] = _over(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
     return out
 
 
@@ -391,7 +401,7 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> Confi
     data = read_yaml(DEFAULTS_FILE)
     source = str(DEFAULTS_FILE)
     if path is not None:
-        data = _merge(data, read_yaml(Path(path)))
+        data = layered(data, read_yaml(Path(path)))
         source = str(path)
     try:
         cfg = _build_config(data)
@@ -399,7 +409,7 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> Confi
         raise ConfigError(f"{source}: {e}") from None
     if overrides:
         try:
-            cfg = _build_config(_merge(data, overrides))
+            cfg = _build_config(layered(data, overrides))
         except ConfigError as e:
             raise ConfigError(f"command line: {e}") from None
     return cfg

@@ -33,18 +33,11 @@ from passersby.common import rng, state
 from passersby.common.errors import UserError
 from passersby.generator.chain import Chain, to_uint8
 from passersby.common.config import Config
-from passersby.common.novelty import MEMORY_FILE, NEAR_DUPLICATE, fingerprint
+from passersby.common.novelty import MEMORY_FILE, NEAR_DUPLICATE, fingerprint, thumbnail
 from passersby.generator.stream import Keeper, Stream
 from passersby.generator.traversal.modes import likeness_window
 
 FREEZE_CHANGE = 0.5  # mean |difference| on 0..255 below which a step counts as frozen
-
-
-def thumbs(images: np.ndarray) -> np.ndarray:
-    """[N,64,64,3] uint8 -> [N,256] f32 grey 16x16 thumbnails (0..1)."""
-    grey = images.astype(np.float32).mean(axis=3) / 255.0
-    n, h, w = grey.shape
-    return grey.reshape(n, 16, h // 16, 16, w // 16).mean(axis=(2, 4)).reshape(n, -1)
 
 
 def spread(t: np.ndarray, pairs: int = 4000, seed: int = 0) -> float:
@@ -203,5 +196,5 @@ def _figures(chain: Chain, rec: _Recorder, kps: float, window: int) -> dict:
         "change_per_s": round(float(rec.changes[1:rec.n].mean()) * kps, 3),
         "stranger_change": round(float(strangers), 3),
         "longest_freeze_s": round(rec.longest / kps, 3),
-        "diversity": round(spread(thumbs(imgs)) / max(spread(thumbs(rand)), 1e-9), 4),
+        "diversity": round(spread(thumbnail(imgs)) / max(spread(thumbnail(rand)), 1e-9), 4),
     }
