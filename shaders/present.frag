@@ -38,7 +38,7 @@ vec3 portrait(vec2 p) {
     vec2 st = 0.5 + (q - 0.5) * crop;
     vec3 c = mix(texture(work_tex, st).rgb, texture(next_tex, st).rgb, mix_k);
     // (the vignette is baked into the painted keyframes by grade.frag)
-    float n = grain_noise_fast(uvec2(p), grain_seed);
+    float n = grain_noise(uvec2(p), grain_seed);
     float mid = 4.0 * luma(c) * (1.0 - luma(c));      // grain shows most in mid-tones
     return c + grain * n * (0.35 + 0.65 * mid);
 }

@@ -23,7 +23,6 @@ class Morph(Generic[T]):
         self.held = 0.0         # seconds spent at t = 1 waiting for a keyframe, in total
         self.longest_hold = 0.0
         self._hold_run = 0.0
-        self.transitions = 0
 
     def advance(self, dt: float, take: Callable[[], T | None]) -> list[T]:
         """Move the clock by dt seconds; returns the keyframes to push, oldest first."""
@@ -39,7 +38,6 @@ class Morph(Generic[T]):
                 self.t = 1.0
                 break
             pushed.append(frame)
-            self.transitions += 1
             self._hold_run = 0.0
             self.t -= 1.0
         self.t = min(self.t, 1.0)
