@@ -608,7 +608,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
         raise TrainError(f"--keep-every {keep_every}: use a multiple of "
                          f"{recipe.checkpoint_every} (a checkpoint is written every "
                          f"{recipe.checkpoint_every} steps), or 0 to keep only the last")
-    dev = pick_device(device)
+    dev = pick_device(device, "--device")
     crops, report = data.load_crops(dataset, recipe.size)             # [N,S,S,3] uint8
     real = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous().to(dev)
     nets = Nets(recipe, root, init, dev)

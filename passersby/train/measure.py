@@ -266,7 +266,7 @@ def generate(root: Path, package: str, count: int, seed: int = 0,
     from passersby.generator import weights
     from passersby.generator.chain import pick_device, to_uint8
 
-    dev = pick_device(device)
+    dev = pick_device(device, "--device")
     g, _ = weights.load_module(root, package, "generator")
     g = g.float().to(dev).eval()
     gen = torch.Generator().manual_seed(seed)
