@@ -183,7 +183,7 @@ def main() -> None:
     ap = common.parser(__doc__)
     ap.add_argument("--config", help="config file (weights, stream.threads); default: defaults")
     ap.add_argument("--threads", type=int, default=0,
-                    help="torch CPU threads; 0 = as the generator process (worker.threads)")
+                    help="torch CPU threads; 0 = as the generator process (process.threads)")
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--frames", type=int, default=90, help="GL: displayed frames per run")
     ap.add_argument("--no-gl", action="store_true", help="skip the GL side")

@@ -14,21 +14,21 @@
 #include "lib/noise.glsl"
 #include "lib/color.glsl"
 
-uniform sampler2D work_tex;   // graded keyframe: square, work size, LINEAR, bottom-up
-uniform sampler2D flow_tex;   // its structure tensor, mipmapped (structure.frag)
-uniform vec2 crop;            // the centre crop of the square that the portrait shows
-uniform vec2 size;            // this texture's size = the portrait in output pixels
-uniform float flow_lod;       // mip level of the tensor read: its smoothing
-uniform float strength;       // 0..1: everything below scaled by it
-uniform int taps;             // stroke samples each side of the pixel
-uniform float stroke_px;      // stroke length
-uniform float bristle_px;     // bristle width (the fine noise cell)
-uniform float drag;           // how much colour a stroke carries across the form
-uniform float drag_texels;    // ... from how far, in work texels
-uniform float impasto;        // relief of the strokes
-uniform float canvas;         // relief of the weave
-uniform float weave_px;       // thread spacing
-uniform float varnish;        // amber varnish, 0..1
+uniform sampler2D work_tex;      // graded keyframe: square, work size, LINEAR, bottom-up
+uniform sampler2D flow_tex;      // its structure tensor, mipmapped (structure.frag)
+uniform vec2 crop;               // the centre crop of the square that the portrait shows
+uniform vec2 size;               // this texture's size = the portrait in output pixels
+uniform float flow_lod;          // mip level of the tensor read: its smoothing
+uniform float detail;            // look.detail, 0..1: everything below scaled by it
+uniform int detail_taps;         // stroke samples each side of the pixel (0 resolved by device)
+uniform float stroke_length_px;  // look.stroke_length in output pixels
+uniform float stroke_width_px;   // look.stroke_width: bristle width (the fine noise cell)
+uniform float stroke_drag;       // how much colour a stroke carries across the form
+uniform float drag_texels;       // ... from how far, in work texels
+uniform float impasto;           // relief of the strokes
+uniform float canvas;            // relief of the weave
+uniform float canvas_weave_px;   // look.canvas_weave: thread spacing in output pixels
+uniform float varnish;           // amber varnish, 0..1
 
 out vec4 color;
 
@@ -39,18 +39,18 @@ float cell_noise(vec2 q, float cell, uint salt) {      // white noise, -1..1, pe
 // Line integral of the noise along t through q: fine bristles and wider bands.
 float strokes(vec2 q, vec2 t) {
     float fine = 0.0, wide = 0.0;
-    float step_wide = 0.5 * stroke_px / float(max(taps, 1));   // the paint band's length
-    float step_fine = min(step_wide, 0.8 * bristle_px);         // bristles: no cell skipped
-    for (int k = -taps; k <= taps; ++k) {
-        fine += cell_noise(q + float(k) * step_fine * t, bristle_px, 17u);
-        wide += cell_noise(q + float(k) * step_wide * t, 4.0 * bristle_px, 29u);
+    float step_wide = 0.5 * stroke_length_px / float(max(detail_taps, 1));  // the paint band
+    float step_fine = min(step_wide, 0.8 * stroke_width_px);          // bristles: no cell skipped
+    for (int k = -detail_taps; k <= detail_taps; ++k) {
+        fine += cell_noise(q + float(k) * step_fine * t, stroke_width_px, 17u);
+        wide += cell_noise(q + float(k) * step_wide * t, 4.0 * stroke_width_px, 29u);
     }
-    float n = float(2 * taps + 1);
+    float n = float(2 * detail_taps + 1);
     return (0.6 * fine + 0.8 * wide) * inversesqrt(n) * 0.577;   // ~unit spread
 }
 
 float weave(vec2 q) {                                   // plain weave, 0..1 height
-    vec2 u = q / weave_px;
+    vec2 u = q / canvas_weave_px;
     vec2 f = fract(u);
     vec2 arch = 4.0 * f * (1.0 - f);                    // a thread's round profile
     float over = mod(floor(u.x) + floor(u.y), 2.0);     // warp over weft, then under
@@ -71,10 +71,10 @@ void main() {
     float n = strokes(q, t);
     vec2 off = g * drag_texels / vec2(textureSize(work_tex, 0));
     vec3 side = texture(work_tex, st + (n > 0.0 ? off : -off)).rgb;   // one fetch
-    vec3 c = mix(base, side, clamp(abs(n) * drag * strength, 0.0, 1.0));
+    vec3 c = mix(base, side, clamp(abs(n) * stroke_drag * detail, 0.0, 1.0));
     float h = impasto * n + canvas * weave(q);           // the height field, lit
     float relief = (-dFdx(h) + dFdy(h)) * 0.7071;
-    c *= 1.0 + 0.25 * strength * relief;
-    c = mix(c, c * vec3(1.0, 0.94, 0.78), strength * varnish);
+    c *= 1.0 + 0.25 * detail * relief;
+    c = mix(c, c * vec3(1.0, 0.94, 0.78), detail * varnish);
     color = vec4(clamp(c, 0.0, 1.0), 1.0);
 }

@@ -19,8 +19,8 @@ uniform float mix_k;          // dissolve weight of next, 0..1 (morph curve appl
 uniform vec4 rect;            // portrait in output pixels: x0, y0, width, height
 uniform vec3 mat_color;
 uniform vec3 frame_color;
-uniform float frame_px;       // frame line width in output pixels; 0 = none
-uniform float grain;          // grain amplitude, 0..0.5
+uniform float frame_width_px; // look.frame_width in output pixels; 0 = no frame line
+uniform float grain;          // look.grain: grain amplitude, 0..0.5
 uniform uint grain_seed;      // changes every displayed frame
 
 out vec4 color;
@@ -38,7 +38,7 @@ vec3 portrait(vec2 p) {
     vec2 st = 0.5 + (q - 0.5) * crop;
     vec3 c = mix(texture(work_tex, st).rgb, texture(next_tex, st).rgb, mix_k);
     // (the vignette is baked into the painted keyframes by grade.frag)
-    float n = grain_noise_fast(uvec2(p), grain_seed);
+    float n = grain_noise(uvec2(p), grain_seed);
     float mid = 4.0 * luma(c) * (1.0 - luma(c));      // grain shows most in mid-tones
     return c + grain * n * (0.35 + 0.65 * mid);
 }
@@ -47,7 +47,8 @@ void main() {
     vec2 p = orient * gl_FragCoord.xy + orient_offset;
     float d = rect_distance(p);
     vec3 c = mat_color;
-    c = mix(c, frame_color, clamp(frame_px + 0.5 - d, 0.0, 1.0) * step(0.0, frame_px - 1e-3));
+    float line = clamp(frame_width_px + 0.5 - d, 0.0, 1.0) * step(0.0, frame_width_px - 1e-3);
+    c = mix(c, frame_color, line);
     if (d < 0.5) {
         c = mix(c, portrait(p), clamp(0.5 - d, 0.0, 1.0));
     }

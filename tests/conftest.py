@@ -8,8 +8,10 @@ import os
 import sys
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Iterator
+from xml.etree import ElementTree
 
 import pytest
 
@@ -82,18 +84,45 @@ def assert_config_error(path: Path, words: list) -> None:
 
 def isolated(fn):  # type: ignore[no-untyped-def]
     """Run this test in a fresh Python process: a glfw (GLX) window's context cannot be
-    made current in a process that already used EGL contexts, as other tests do."""
+    made current in a process that already used EGL contexts, as other tests do. The
+    child's outcome is the test's: a skip there is a skip here, with the child's reason;
+    a failure, an error or no test run at all is a failure."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
         if os.environ.get("PASSERSBY_ISOLATED") == fn.__name__:
             return fn(*args, **kwargs)
-        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                              f"{inspect.getfile(fn)}::{fn.__name__}"],
-                             env={**os.environ, "PASSERSBY_ISOLATED": fn.__name__},
-                             capture_output=True, text=True, timeout=900)
-        assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+        node = f"{inspect.getfile(fn)}::{fn.__name__}"
+        with tempfile.TemporaryDirectory() as tmp:
+            report = Path(tmp) / "child.xml"
+            out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p",
+                                  "no:cacheprovider", f"--junitxml={report}", node],
+                                 env={**os.environ, "PASSERSBY_ISOLATED": fn.__name__},
+                                 capture_output=True, text=True, timeout=900)
+            outcome, reason = child_outcome(report)
+        if outcome == "skipped":
+            pytest.skip(f"(in a fresh process) {reason}")
+        if outcome != "passed" or out.returncode != 0:
+            pytest.fail(f"{node} in a fresh process: {outcome} {reason}\n"
+                        + out.stdout[-6000:] + out.stderr[-2000:], pytrace=False)
         return None
     return wrapper
+
+
+def child_outcome(report: Path) -> tuple[str, str]:
+    """(passed | skipped | failed | error | no test, message) of the one test in a
+    pytest JUnit XML report."""
+    try:
+        cases = ElementTree.parse(report).getroot().iter("testcase")
+    except (OSError, ElementTree.ParseError) as e:
+        return "no test", f"(no report: {e})"
+    for case in cases:
+        for kind in ("failure", "error", "skipped"):
+            found = case.find(kind)
+            if found is not None:
+                outcome = "failed" if kind == "failure" else kind
+                return outcome, found.get("message", "")
+        return "passed", ""
+    return "no test", "(the child collected none)"
 
 
 @pytest.fixture()

@@ -1,6 +1,7 @@
 """Bad input gets one clear line and exit status 2, never a traceback."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,35 @@ def test_every_recipe_flag_is_one_field() -> None:
                                                                     "size"}
     assert cli_train.COMMANDS.keys() == {"data", "generator", "encoder", "refiner", "measure",
                                          "carry"}
+
+
+def test_cuda_asked_for_on_a_machine_without_it(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    from passersby.common.errors import UserError
+    from passersby.generator.chain import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("stream:\n  device: cuda\n  threads: 1\n")
+    rc, out = run(capsys, "audit", "--steps", "10", "--config", str(cfg))
+    assert rc == 2 and "Traceback" not in out, out
+    for words in ("stream.device = 'cuda'", "no CUDA device", "auto", "cpu"):
+        assert words in out, (words, out)
+    with pytest.raises(UserError, match="--device = 'cuda'.*give --device auto or --device cpu"):
+        pick_device("cuda", "--device")                      # the training commands' flag
+    assert pick_device("auto").type == "cpu"
+
+
+def test_audit_in_a_player_only_install_names_the_extra(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from passersby.generator import audit
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    monkeypatch.setitem(sys.modules, "scipy", None)          # as if not installed
+    rc, out = run(capsys, "audit", "--steps", "10")
+    assert rc == 2 and "Traceback" not in out, out
+    assert "scipy>=1.10" in out and "[audit] extra" in out and "pip install" in out, out
+    with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as f:
+        extra = tomllib.load(f)["project"]["optional-dependencies"]["audit"]
+    assert sorted(req for _, req in audit.NEEDS) == sorted(extra)   # the message's names

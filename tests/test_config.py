@@ -54,3 +54,14 @@ def test_command_line_overrides_are_validated() -> None:
     with pytest.raises(ConfigError, match="command line: render.size"):
         config.load(None, {"render": {"size": [4, 4]}})
     assert config.load(None, {"render": {"fps": 12}}).render.fps == 12.0
+
+
+def test_layered_merges_mappings_at_every_depth_and_replaces_the_rest() -> None:
+    defaults = {"look": {"grain": 0.1, "mat_color": [0, 0, 0]}, "stream": {"seed": 1}}
+    file = {"look": {"grain": 0.2}, "screens": [{"monitor": 0}]}
+    flags = {"look": {"mat_color": [1, 1, 1]}, "stream": None}
+    assert config.layered(defaults, file, flags) == {
+        "look": {"grain": 0.2, "mat_color": [1, 1, 1]}, "stream": None,
+        "screens": [{"monitor": 0}]}
+    assert defaults == {"look": {"grain": 0.1, "mat_color": [0, 0, 0]}, "stream": {"seed": 1}}
+    assert config.layered() == {} and config.layered(file) == file

@@ -180,3 +180,15 @@ def test_visit_counts_round_trip_in_byte_planes_and_old_documents_still_load() -
     c = Novelty(100, window=20)
     c.load_bytes(zlib.compress(buf.getvalue(), 6))
     assert np.array_equal(c.visits, a.visits) and c.repeats == 5
+
+
+def test_thumbnail_is_the_block_mean_and_the_fingerprint_normalises_it() -> None:
+    from passersby.common.novelty import thumbnail
+
+    ims = np.random.default_rng(3).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    t = thumbnail(ims)
+    grey = ims.astype(np.float64).mean(axis=3) / 255.0
+    assert t.shape == (2, 256) and t.dtype == np.float32
+    assert abs(float(t[1, 16 + 2]) - grey[1, 4:8, 8:12].mean()) < 1e-6     # block (1, 2)
+    want = (t - t.mean(axis=1, keepdims=True)) / (t.std(axis=1, keepdims=True) + 0.02)
+    assert np.array_equal(fingerprint(ims), want)

@@ -47,7 +47,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     start = None
     if args.bookmark:
         start = bookmarks.Store.in_folder(root).get(args.bookmark)
-        over = config._merge(over, {"stream": {"seed": start.seed}})
+        over = config.layered(over, {"stream": {"seed": start.seed}})
     shutil.rmtree(scratch, ignore_errors=True)
     if start is not None and not state.Saver(scratch).save(start.to_state()):
         raise bookmarks.BookmarkError(f"cannot write {scratch}; check that {root} is writable")

@@ -20,6 +20,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from passersby.generator.weights import weights_dir
 
     cfg = a.load_config(args)
+    audit.require_extra()  # before the chain loads: a player-only install says what to add
     torch.set_num_threads(threads(cfg))  # as the player's generator process does
     # no refiner: the audit measures the 64 px world that steers the walk (the same with
     # the refiner on or off; see stream.py)

@@ -3,7 +3,8 @@
 Every field carries its allowed range in `metadata`; an unknown key, a wrong type
 or an out-of-range value raises ConfigError naming the file, the dotted key, the
 value and what is allowed. Defaults live in passersby/common/defaults.yaml (the artist's
-starting point, commented) and must equal the dataclass defaults (a test checks).
+starting point, every key commented: what it means is said there) and must equal the
+dataclass defaults (a test checks).
 """
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ class ConfigError(UserError, ValueError):
 
 
 def _f(default: Any, lo: float | None = None, hi: float | None = None,
-       choices: tuple | None = None, doc: str = "") -> Any:
-    meta = {"lo": lo, "hi": hi, "choices": choices, "doc": doc}
+       choices: tuple | None = None) -> Any:
+    meta = {"lo": lo, "hi": hi, "choices": choices}
     if isinstance(default, list):
         return field(default_factory=lambda d=default: tuple(d), metadata=meta)
     return field(default=default, metadata=meta)
@@ -38,61 +39,50 @@ def _f(default: Any, lo: float | None = None, hi: float | None = None,
 @dataclass(frozen=True)
 class TransformConfig:
     """Image-space transform applied before the encoder reads the picture back."""
-    zoom: float = _f(1.04, 0.5, 2.0, doc="scale about the centre; >1 zooms in")
+    zoom: float = _f(1.04, 0.5, 2.0)  # scale about the centre; >1 zooms in
     rotate_degrees: float = _f(0.0, -45.0, 45.0)
-    shift_x: float = _f(0.0, -0.5, 0.5, doc="fraction of the width")
-    shift_y: float = _f(0.0, -0.5, 0.5, doc="fraction of the height")
-    mirror: bool = _f(False, doc="flip left-right")
-    blur: float = _f(0.0, 0.0, 4.0, doc="gaussian sigma in generator pixels")
+    shift_x: float = _f(0.0, -0.5, 0.5)  # fraction of the width
+    shift_y: float = _f(0.0, -0.5, 0.5)  # fraction of the height
+    mirror: bool = _f(False)  # flip left-right
+    blur: float = _f(0.0, 0.0, 4.0)  # gaussian sigma in generator pixels
 
 
 @dataclass(frozen=True)
 class DriftConfig:
     """mode: drift: a slow Ornstein-Uhlenbeck walk on the prior, no feedback."""
-    correlation_seconds: float = _f(20.0, 0.25, 3600.0,
-                                    doc="time constant of the slow walk; longer = slower")
+    correlation_seconds: float = _f(20.0, 0.25, 3600.0)
 
 
 @dataclass(frozen=True)
 class OrbitConfig:
     """mode: orbit: bodies under softened mutual gravity on the prior's shell."""
-    bodies: int = _f(3, 3, 8, doc="how many bodies attract each other")
-    gravity: float = _f(0.25, 0.0, 5.0, doc="strength of the attraction (radians/s^2 at "
-                                            "unit distance and mass)")
-    softening: float = _f(0.3, 0.05, 2.0, doc="distance (radians) below which gravity "
-                                              "stops growing: no singular slingshots")
-    speed: float = _f(0.3, 0.01, 3.0, doc="speed of a body (radians of the shell per second) "
-                                          "as they start; sets their energy")
-    memory_seconds: float = _f(8.0, 0.5, 600.0,
-                               doc="how long a body keeps its direction (random turns renew it)")
-    mass_ratio: float = _f(0.6, 0.1, 1.0, doc="mass of body i = mass_ratio**i; the light, "
-                                              "far-flung ones weigh most in the picture")
-    substeps: int = _f(4, 1, 32, doc="leapfrog steps per keyframe")
+    bodies: int = _f(3, 3, 8)  # how many bodies attract each other
+    gravity: float = _f(0.25, 0.0, 5.0)
+    softening: float = _f(0.3, 0.05, 2.0)
+    speed: float = _f(0.3, 0.01, 3.0)
+    memory_seconds: float = _f(8.0, 0.5, 600.0)
+    mass_ratio: float = _f(0.6, 0.1, 1.0)
+    substeps: int = _f(4, 1, 32)  # leapfrog steps per keyframe
 
 
 @dataclass(frozen=True)
 class JourneyConfig:
     """mode: journey: along the shell (slerp) from the current place to a target."""
-    seconds: float = _f(15.0, 1.0, 3600.0, doc="travel time from one place to the next")
-    wander: float = _f(0.25, 0.0, 1.0, doc="how far the path may bend off the great circle "
-                                          "(fraction of the radius; 0 = pure slerp)")
-    then: str = _f("feedback", choices=("feedback", "onward"),
-                   doc="on arrival: go on as feedback, or journey onward to a random place")
-    target_seed: int | None = _f(None, 0, 2**128 - 1, doc="target: the fresh latent of this "
-                                                          "seed; null = the edition's own")
-    target_step: int | None = _f(None, 0, 2**63 - 1, doc="...at this step; null = a random place")
+    seconds: float = _f(15.0, 1.0, 3600.0)  # travel time from one place to the next
+    wander: float = _f(0.25, 0.0, 1.0)
+    then: str = _f("feedback", choices=("feedback", "onward"))
+    target_seed: int | None = _f(None, 0, 2**128 - 1)
+    target_step: int | None = _f(None, 0, 2**63 - 1)  # ...at this step; null = a random place
 
 
 @dataclass(frozen=True)
 class TraversalConfig:
     mode: str = _f("feedback", choices=("feedback", "drift", "orbit", "journey"))
-    correlation_seconds: float = _f(5.0, 0.25, 600.0,
-                                    doc="time constant of the Ornstein-Uhlenbeck walk")
-    feedback: float = _f(0.5, 0.0, 2.0,
-                         doc="pull toward what the encoder reads, relative to the walk's rate")
-    candidates: int = _f(4, 1, 16, doc="noise draws per step; the least-visited place wins")
-    taste: float = _f(0.0, 0.0, 1.0, doc="how strongly the taste model picks among candidates")
-    taste_model: str | None = _f(None, doc="taste model file (.npz); null = no taste")
+    correlation_seconds: float = _f(5.0, 0.25, 600.0)
+    feedback: float = _f(0.5, 0.0, 2.0)
+    candidates: int = _f(4, 1, 16)  # noise draws per step; the least-visited place wins
+    taste: float = _f(0.0, 0.0, 1.0)  # how strongly the taste model picks among candidates
+    taste_model: str | None = _f(None)  # taste model file (.npz); null = no taste
     transform: TransformConfig = field(default_factory=TransformConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     orbit: OrbitConfig = field(default_factory=OrbitConfig)
@@ -101,81 +91,77 @@ class TraversalConfig:
 
 @dataclass(frozen=True)
 class StreamConfig:
-    seed: int | None = _f(None, 0, 2**128 - 1, doc="edition seed; null draws one")
+    seed: int | None = _f(None, 0, 2**128 - 1)  # edition seed; null draws one
     keyframes_per_second: float = _f(4.0, 0.1, 60.0)
     device: str = _f("auto", choices=("auto", "cpu", "cuda"))
-    threads: int = _f(0, 0, 256, doc="torch CPU threads; 0 picks for you")
-    queue: int = _f(4, 2, 64, doc="keyframes held between generator and renderer")
-    save_seconds: float = _f(120.0, 1.0, 3600.0,
-                             doc="how often the stream's place is written (flash wears out)")
+    threads: int = _f(0, 0, 256)  # torch CPU threads; 0 picks for you
+    queue: int = _f(4, 2, 64)  # keyframes held between generator and renderer
+    save_seconds: float = _f(120.0, 1.0, 3600.0)
 
 
 @dataclass(frozen=True)
 class WeightsConfig:
-    generator: str = _f("met64", doc="weight package name under the weights dir")
+    generator: str = _f("met64")  # weight package name under the weights dir
     encoder: str = _f("met64-encoder")
-    refiner: str | None = _f("met-refiner",
-                             doc="refiner package (64 px -> 256 px); null or '' = off. "
-                                 "The default name plays without it while it is missing")
-    dir: str | None = _f(None, doc="weights directory; null = the project's weights/")
+    refiner: str | None = _f("met-refiner")
+    dir: str | None = _f(None)  # weights directory; null = the project's weights/
 
 
 @dataclass(frozen=True)
 class LookConfig:
-    work_size: int = _f(256, 64, 2048, doc="square size at which the painterly passes run")
+    work_size: int = _f(256, 64, 2048)  # square size at which the painterly passes run
     morph_curve: str = _f("smooth", choices=("linear", "smooth"))
-    painterly: float = _f(0.75, 0.0, 1.0, doc="mix of the Kuwahara oil-paint filter")
-    painterly_radius: int = _f(4, 1, 8, doc="Kuwahara radius in work pixels")
+    painterly: float = _f(0.75, 0.0, 1.0)  # mix of the Kuwahara oil-paint filter
+    painterly_radius: int = _f(4, 1, 8)  # Kuwahara radius in work pixels
     sharpen: float = _f(0.8, 0.0, 2.0)
-    exposure: float = _f(0.0, -3.0, 3.0, doc="stops")
+    exposure: float = _f(0.0, -3.0, 3.0)  # stops
     contrast: float = _f(1.08, 0.0, 3.0)
     saturation: float = _f(0.85, 0.0, 3.0)
-    warmth: float = _f(0.06, -1.0, 1.0, doc="shift toward amber (+) or blue (-)")
+    warmth: float = _f(0.06, -1.0, 1.0)  # shift toward amber (+) or blue (-)
     gamma: float = _f(1.0, 0.2, 5.0)
     vignette: float = _f(0.45, 0.0, 2.0)
     grain: float = _f(0.035, 0.0, 0.5)
-    aspect: float = _f(0.8, 0.3, 3.0, doc="portrait width / height")
-    portrait_height: float = _f(0.84, 0.1, 1.0, doc="fraction of the output height")
-    mat_color: tuple = _f([0.10, 0.09, 0.085], 0.0, 1.0, doc="RGB 0..1 of the mat")
-    frame_color: tuple = _f([0.78, 0.70, 0.55], 0.0, 1.0, doc="RGB 0..1 of the thin inner frame")
-    frame_width: float = _f(0.004, 0.0, 0.1, doc="fraction of the output height")
+    aspect: float = _f(0.8, 0.3, 3.0)  # portrait width / height
+    portrait_height: float = _f(0.84, 0.1, 1.0)  # fraction of the output height
+    mat_color: tuple = _f([0.10, 0.09, 0.085], 0.0, 1.0)  # RGB 0..1 of the mat
+    frame_color: tuple = _f([0.78, 0.70, 0.55], 0.0, 1.0)  # RGB 0..1 of the thin inner frame
+    frame_width: float = _f(0.004, 0.0, 0.1)  # fraction of the output height
     # Painted detail at the output's own size (shaders/detail.frag), once per keyframe.
     # Sizes are thousandths of the portrait's height, so every screen shows one painting.
-    detail: float = _f(0.8, 0.0, 1.0, doc="strength of the painted detail; 0 = off")
-    detail_taps: int = _f(0, 0, 16, doc="stroke samples each side; 0 = by device (GPU 8, "
-                                         "software renderer 2)")
-    stroke_length: float = _f(14.0, 1.0, 100.0, doc="brush stroke length, 1/1000 of height")
-    stroke_width: float = _f(1.4, 0.2, 20.0, doc="bristle width, 1/1000 of the height")
-    stroke_drag: float = _f(0.7, 0.0, 1.0, doc="colour a stroke carries across the form")
-    impasto: float = _f(0.9, 0.0, 2.0, doc="relief of the strokes, lit from the upper left")
-    canvas: float = _f(0.12, 0.0, 2.0, doc="relief of the canvas weave")
-    canvas_weave: float = _f(1.5, 0.3, 20.0, doc="thread spacing, 1/1000 of the height")
-    varnish: float = _f(0.10, 0.0, 1.0, doc="amber varnish tint")
-    craquelure: float = _f(0.0, 0.0, 1.0, doc="darkness of the cracks; 0 = none")
-    crack_size: float = _f(30.0, 2.0, 300.0, doc="crack cell size, 1/1000 of the height")
+    detail: float = _f(0.8, 0.0, 1.0)  # strength of the painted detail; 0 = off
+    detail_taps: int = _f(0, 0, 16)
+    stroke_length: float = _f(14.0, 1.0, 100.0)  # brush stroke length, 1/1000 of height
+    stroke_width: float = _f(1.4, 0.2, 20.0)  # bristle width, 1/1000 of the height
+    stroke_drag: float = _f(0.7, 0.0, 1.0)  # colour a stroke carries across the form
+    impasto: float = _f(0.9, 0.0, 2.0)  # relief of the strokes, lit from the upper left
+    canvas: float = _f(0.12, 0.0, 2.0)  # relief of the canvas weave
+    canvas_weave: float = _f(1.5, 0.3, 20.0)  # thread spacing, 1/1000 of the height
+    varnish: float = _f(0.10, 0.0, 1.0)  # amber varnish tint
+    craquelure: float = _f(0.0, 0.0, 1.0)  # darkness of the cracks; 0 = none
+    crack_size: float = _f(30.0, 2.0, 300.0)  # crack cell size, 1/1000 of the height
 
 
 @dataclass(frozen=True)
 class DisplayConfig:
-    monitor: int = _f(0, 0, 16, doc="index of the monitor to go fullscreen on")
+    monitor: int = _f(0, 0, 16)  # index of the monitor to go fullscreen on
     fullscreen: bool = _f(True)
-    window_size: tuple = _f([960, 1080], 64, 16384, doc="size when windowed")
+    window_size: tuple = _f([960, 1080], 64, 16384)  # size when windowed
     vsync: bool = _f(True)
 
 
 @dataclass(frozen=True)
 class RenderConfig:
     fps: float = _f(30.0, 1.0, 240.0)
-    size: tuple = _f([512, 512], 16, 16384, doc="offscreen output WxH")
+    size: tuple = _f([512, 512], 16, 16384)  # offscreen output WxH
     seconds: float = _f(30.0, 0.1, 86400.0)
 
 
 @dataclass(frozen=True)
 class TuneConfig:
     """Only with `passersby run --tune`: a collector's unit opens no port."""
-    osc_host: str = _f("127.0.0.1", doc="OSC listens here; 0.0.0.0 for other machines")
-    osc_port: int = _f(9000, 0, 65535, doc="OSC UDP port; 0 = no OSC")
-    captures: str | None = _f(None, doc="folder for captures; null = <state>/captures")
+    osc_host: str = _f("127.0.0.1")  # OSC listens here; 0.0.0.0 for other machines
+    osc_port: int = _f(9000, 0, 65535)  # OSC UDP port; 0 = no OSC
+    captures: str | None = _f(None)  # folder for captures; null = <state>/captures
 
 
 @dataclass(frozen=True)
@@ -184,16 +170,10 @@ class ScreenConfig:
 
     `weights`, `look` and `traversal` are complete here: the file gives partial mappings
     that are merged over the global sections when the config is loaded."""
-    monitor: int = _f(0, 0, 16, doc="index of the monitor this screen goes fullscreen on")
-    size: tuple | None = _f(None, 16, 16384,
-                            doc="[W, H] when windowed and when rendered; null = "
-                                "display.window_size / render.size (fullscreen: the monitor's)")
-    seed_offset: int = _f(0, 0, 2**32 - 1,
-                          doc="this screen's stream: the edition seed combined with it; 0 = "
-                              "the edition's own stream")
-    rotate: int = _f(0, choices=(0, 90, 180, 270),
-                     doc="degrees the picture turns clockwise on the panel (90: a landscape "
-                         "panel hung upright, its top edge on the left)")
+    monitor: int = _f(0, 0, 16)  # index of the monitor this screen goes fullscreen on
+    size: tuple | None = _f(None, 16, 16384)
+    seed_offset: int = _f(0, 0, 2**32 - 1)
+    rotate: int = _f(0, choices=(0, 90, 180, 270))
     weights: WeightsConfig = field(default_factory=WeightsConfig)
     look: LookConfig = field(default_factory=LookConfig)
     traversal: TraversalConfig = field(default_factory=TraversalConfig)
@@ -211,8 +191,7 @@ class Config:
     display: DisplayConfig = field(default_factory=DisplayConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
-    screens: tuple = field(default=(), metadata={"doc": "ScreenConfig entries; empty = one "
-                                                        "screen from display + look"})
+    screens: tuple = ()   # ScreenConfig entries; empty = one screen from display + look
 
 
 def _check_scalar(value: Any, tp: Any, meta: dict, where: str) -> Any:
@@ -341,7 +320,7 @@ def _build_screen(entry: Any, i: int, data: dict) -> ScreenConfig:
         if not isinstance(over, dict):
             raise ConfigError(f"{where}.{name} = {short(over)}: expected a mapping of {name} keys "
                               f"to change for this screen (the rest come from `{name}:`)")
-        entry[name] = _merge(data.get(name) or {}, over)
+        entry[name] = layered(data.get(name) or {}, over)
     return _build(ScreenConfig, entry, where)
 
 
@@ -364,10 +343,20 @@ def _walk_weights(w: WeightsConfig) -> WeightsConfig:
     return dataclasses.replace(w, refiner=None)
 
 
-def _merge(base: dict, over: dict) -> dict:
+def layered(*layers: dict) -> dict:
+    """Plain config data layered: each layer over the ones before it (defaults, a file,
+    the command line, live nudges...). Mappings merge key by key, at every depth;
+    anything else (a value, a list) replaces what was there. The inputs are not changed."""
+    out: dict = {}
+    for layer in layers:
+        out = _over(out, layer)
+    return out
+
+
+def _over(base: dict, over: dict) -> dict:
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+        out[k] = _over(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
     return out
 
 
@@ -391,7 +380,7 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> Confi
     data = read_yaml(DEFAULTS_FILE)
     source = str(DEFAULTS_FILE)
     if path is not None:
-        data = _merge(data, read_yaml(Path(path)))
+        data = layered(data, read_yaml(Path(path)))
         source = str(path)
     try:
         cfg = _build_config(data)
@@ -399,7 +388,7 @@ def load(path: str | Path | None = None, overrides: dict | None = None) -> Confi
         raise ConfigError(f"{source}: {e}") from None
     if overrides:
         try:
-            cfg = _build_config(_merge(data, overrides))
+            cfg = _build_config(layered(data, overrides))
         except ConfigError as e:
             raise ConfigError(f"command line: {e}") from None
     return cfg

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,8 +16,7 @@ class Frame:
     step: int                 # position in the edition's stream
     image: np.ndarray         # [H,W,3] uint8, top row first
     z: np.ndarray             # [nz] f32, the latent that made it
-    made_at: float = field(default_factory=time.perf_counter)
-    still: bool = False       # a batch's still (worker.Picker); a batch's other keyframes
+    still: bool = False       # a batch's still (messages.Picker); a batch's other keyframes
                               # are not refined, so their image may be G's own size
 
 

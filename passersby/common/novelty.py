@@ -55,13 +55,19 @@ RECORD = np.dtype([("step", "<i8"), ("code", "i1", (CODE_DIMS,))])
 HEADER = 16
 
 
+def thumbnail(images: np.ndarray) -> np.ndarray:
+    """[N,H,W,3] uint8 -> [N,256] f32 16x16 grey thumbnails, 0..1: the mean of each
+    (H/16)x(W/16) block (H and W multiples of 16). The one thumbnail of the project:
+    the fingerprint normalises it; the audit's diversity measures it as it is."""
+    grey = images.astype(np.float32).mean(axis=3) / 255.0
+    n, h, w = grey.shape
+    return grey.reshape(n, 16, h // 16, 16, w // 16).mean(axis=(2, 4)).reshape(n, 256)
+
+
 def fingerprint(images: np.ndarray) -> np.ndarray:
     """[N,H,W,3] or [H,W,3] uint8 -> [N,256] or [256] f32 normalised 16x16 grey thumbnails."""
     one = images.ndim == 3
-    x = images[None] if one else images
-    grey = x.astype(np.float32).mean(axis=3) / 255.0
-    n, h, w = grey.shape
-    t = grey.reshape(n, 16, h // 16, 16, w // 16).mean(axis=(2, 4)).reshape(n, 256)
+    t = thumbnail(images[None] if one else images)
     t = (t - t.mean(axis=1, keepdims=True)) / (t.std(axis=1, keepdims=True) + 0.02)
     return t[0] if one else t
 

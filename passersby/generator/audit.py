@@ -20,6 +20,7 @@ Every generated keyframe counts as shown (no display lag). Figures (images are t
 """
 from __future__ import annotations
 
+import importlib.util
 import resource
 import tempfile
 import time
@@ -33,18 +34,25 @@ from passersby.common import rng, state
 from passersby.common.errors import UserError
 from passersby.generator.chain import Chain, to_uint8
 from passersby.common.config import Config
-from passersby.common.novelty import MEMORY_FILE, NEAR_DUPLICATE, fingerprint
+from passersby.common.novelty import MEMORY_FILE, NEAR_DUPLICATE, fingerprint, thumbnail
 from passersby.generator.stream import Keeper, Stream
 from passersby.generator.traversal.modes import likeness_window
 
 FREEZE_CHANGE = 0.5  # mean |difference| on 0..255 below which a step counts as frozen
+# what the audit imports beyond the player: the project's [audit] extra (pyproject.toml)
+NEEDS = (("scipy", "scipy>=1.10"), ("cv2", "opencv-python-headless<5"))
 
 
-def thumbs(images: np.ndarray) -> np.ndarray:
-    """[N,64,64,3] uint8 -> [N,256] f32 grey 16x16 thumbnails (0..1)."""
-    grey = images.astype(np.float32).mean(axis=3) / 255.0
-    n, h, w = grey.shape
-    return grey.reshape(n, 16, h // 16, 16, w // 16).mean(axis=(2, 4)).reshape(n, -1)
+def require_extra() -> None:
+    """The audit's own packages (a KD-tree, the face yardstick) are there, or a UserError
+    naming the missing ones and the extra that brings them (a player-only install)."""
+    missing = [req for module, req in NEEDS if importlib.util.find_spec(module) is None]
+    if missing:
+        quoted = " ".join(f"'{req}'" for req in missing)
+        raise UserError(f"passersby audit needs {', '.join(missing)}, not installed here "
+                        f"(a player-only install); install the project's [audit] extra: "
+                        f"pip install -e '.[audit]' in the checkout, or pip install {quoted} "
+                        f"into the environment passersby runs from")
 
 
 def spread(t: np.ndarray, pairs: int = 4000, seed: int = 0) -> float:
@@ -149,6 +157,7 @@ def refuse_edition(folder: Path) -> None:
 def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
         restart_every: int = 0, state_dir: Path | None = None,
         progress: Callable[[int, int], None] | None = None, sheet: Path | None = None) -> dict:
+    require_extra()
     if state_dir is not None:
         refuse_edition(state_dir)
     kps = cfg.stream.keyframes_per_second
@@ -203,5 +212,5 @@ def _figures(chain: Chain, rec: _Recorder, kps: float, window: int) -> dict:
         "change_per_s": round(float(rec.changes[1:rec.n].mean()) * kps, 3),
         "stranger_change": round(float(strangers), 3),
         "longest_freeze_s": round(rec.longest / kps, 3),
-        "diversity": round(spread(thumbs(imgs)) / max(spread(thumbs(rand)), 1e-9), 4),
+        "diversity": round(spread(thumbnail(imgs)) / max(spread(thumbnail(rand)), 1e-9), 4),
     }

@@ -24,15 +24,25 @@ from torch import nn
 
 from passersby.generator import weights
 from passersby.common.config import WeightsConfig
+from passersby.common.errors import UserError
 
 log = logging.getLogger(__name__)
 REFINE_CPU_BATCH = 1   # images per refiner pass on the CPU (see Chain.refine)
 
 
-def pick_device(name: str) -> torch.device:
+class DeviceError(UserError, RuntimeError):
+    """The device asked for is not on this machine; the message says what to set."""
+
+
+def pick_device(name: str, where: str = "stream.device") -> torch.device:
+    """The torch device for `name` (auto | cpu | cuda); `where` is what named it (a config
+    key, or a flag such as --device), for the error when CUDA is asked for and absent."""
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("stream.device = 'cuda' but torch sees no CUDA device; "
-                           "set stream.device: auto or cpu")
+        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+        fix = (f"give {where} auto or {where} cpu" if where.startswith("-") else
+               f"set {where}: auto (the GPU when there is one, else the CPU) or cpu")
+        raise DeviceError(f"{where} = {name!r}: torch sees no CUDA device on this machine "
+                          f"(torch {torch.__version__}, {build}); {fix}")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)

@@ -32,6 +32,7 @@ from passersby.common import state
 from passersby.common.bookmarks import Bookmark, Store, config_digest
 from passersby.common.config import Config
 from passersby.common.errors import UserError
+from passersby.common.folders import writable_folder
 
 if TYPE_CHECKING:
     from passersby.player.session import Session
@@ -64,18 +65,8 @@ def still_name(n: int) -> str:
 
 def check_folder(out: Path, where: str = "--out") -> Path:
     """Make the batch folder, or a BatchError naming it, where it came from and the fix."""
-    if out.exists() and not out.is_dir():
-        raise BatchError(f"{where} {out} is a file, not a folder; give a folder for the stills "
-                         f"(e.g. {out.with_suffix('')}-stills)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BatchError(f"{where} {out}: cannot create the folder ({e.strerror}); choose a "
-                         f"writable location") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise BatchError(f"{where} {out} is not writable; choose another folder or fix its "
-                         f"permissions")
-    return out
+    return writable_folder(out, where, BatchError,
+                           holds=f"the stills (e.g. {out.with_suffix('')}-stills)")
 
 
 def write_png(path: Path, image: np.ndarray, text: dict[str, str] | None = None) -> None:

@@ -1,9 +1,11 @@
 """Which two keyframes are on screen, and how far the morph between them has come.
 
 Pure bookkeeping (no torch, no GL): the render loop calls `advance(dt, take)` once
-per displayed frame; the shader applies the morph curve to `t`. The morph clock runs at one keyframe per `seconds_per_keyframe`;
-when it completes and a new keyframe is available it moves on, otherwise it holds
-on the newest picture (and counts the time held) but never waits.
+per displayed frame and hands `t` to Pipeline.render, which applies the morph curve
+(look.morph_curve) and the present pass dissolves. The morph clock runs at one
+keyframe per `seconds_per_keyframe`; when it completes and a new keyframe is available
+it moves on, otherwise it holds on the newest picture (and counts the time held) but
+never waits.
 """
 from __future__ import annotations
 
@@ -21,7 +23,6 @@ class Morph(Generic[T]):
         self.held = 0.0         # seconds spent at t = 1 waiting for a keyframe, in total
         self.longest_hold = 0.0
         self._hold_run = 0.0
-        self.transitions = 0
 
     def advance(self, dt: float, take: Callable[[], T | None]) -> list[T]:
         """Move the clock by dt seconds; returns the keyframes to push, oldest first."""
@@ -37,7 +38,6 @@ class Morph(Generic[T]):
                 self.t = 1.0
                 break
             pushed.append(frame)
-            self.transitions += 1
             self._hold_run = 0.0
             self.t -= 1.0
         self.t = min(self.t, 1.0)

@@ -134,10 +134,8 @@ class Tuning:
             return None
 
     def _build(self, file: dict, nudges: dict[str, Any]) -> Config:
-        data = config._merge(self._defaults, file)
-        data = config._merge(data, self.overrides)
-        data = config._merge(data, _nest(nudges))
-        return config._build_config(data)
+        return config._build_config(config.layered(self._defaults, file, self.overrides,
+                                                   _nest(nudges)))
 
     def poll(self) -> bool:
         """Re-read the file if it changed; True when the configuration changed."""

@@ -75,25 +75,18 @@ def list_images(folder: Path) -> list[Path]:
     return files
 
 
-def _cascade():  # type: ignore[no-untyped-def]
-    from passersby.generator.faces import _cascade as cascade
-
-    try:
-        return cascade()
-    except RuntimeError as e:
-        raise DataError(str(e)) from None
-
-
 def largest_face(rgb: np.ndarray, min_face: int) -> tuple[int, int, int, int] | None:
     """rgb [H,W,3] uint8 -> the largest face box (x, y, w, h), or None. Faces smaller
     than min_face/2 are not even looked for (so that 'too small' can still be told)."""
-    cascade = _cascade()  # first: it says how to install OpenCV when it is missing
+    from passersby.generator.faces import cascade
+
+    detector = cascade()  # first: it says how to install OpenCV when it is missing
     import cv2
 
     grey = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
     smallest = max(16, min_face // 2)
-    boxes = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5,
-                                        minSize=(smallest, smallest))
+    boxes = detector.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5,
+                                      minSize=(smallest, smallest))
     if len(boxes) == 0:
         return None
     x, y, w, h = max(boxes, key=lambda b: int(b[2]) * int(b[3]))

@@ -56,6 +56,7 @@ from torch import nn
 
 from passersby.generator import models, weights
 from passersby.common.errors import UserError
+from passersby.common.folders import writable_folder
 from passersby.train import data
 from passersby.train.options import flag
 
@@ -554,13 +555,9 @@ def check_budget(steps: int | None, minutes: float | None) -> None:
 
 def run_folder(root: Path, out: str) -> Path:
     """`<root>/<out>/train/`, made; a clear error when the weights folder is not writable."""
-    folder = root / out / TRAIN_DIR
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise TrainError(f"--out {out}: cannot make {folder} ({e.strerror}); check the "
-                         f"weights folder (weights.dir) is writable") from None
-    return folder
+    return writable_folder(root / out / TRAIN_DIR, f"--out {out}:", TrainError,
+                           holds="the training run",
+                           fix="check the weights folder (weights.dir) is writable")
 
 
 def shipped(nets: Nets, recipe: Recipe) -> nn.Module:
@@ -611,7 +608,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
         raise TrainError(f"--keep-every {keep_every}: use a multiple of "
                          f"{recipe.checkpoint_every} (a checkpoint is written every "
                          f"{recipe.checkpoint_every} steps), or 0 to keep only the last")
-    dev = pick_device(device)
+    dev = pick_device(device, "--device")
     crops, report = data.load_crops(dataset, recipe.size)             # [N,S,S,3] uint8
     real = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous().to(dev)
     nets = Nets(recipe, root, init, dev)

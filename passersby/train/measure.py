@@ -28,7 +28,6 @@ Everything is seeded: the same package and data give the same figures.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -168,45 +167,26 @@ def texture(samples: np.ndarray, crops: np.ndarray) -> dict:
             "ratio": round(gen / real, 4) if real > 0 else 0.0}
 
 
-@lru_cache(maxsize=1)
-def _eye_cascade():  # type: ignore[no-untyped-def]
-    import cv2
-
-    from passersby.generator.faces import _cascade
-
-    _cascade()  # says how to install OpenCV when it is missing
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_eye.xml")
-    if cascade.empty():
-        raise RuntimeError("OpenCV could not load haarcascade_eye.xml; install "
-                           "'opencv-python-headless<5'")
-    return cascade
-
-
 def face_and_eyes(image: np.ndarray, upscale: int = 256) -> tuple[bool, int]:
     """image [S,S,3] uint8 RGB -> (a frontal face found, most eyes found in one face).
     The face search is `passersby.generator.faces.has_face`'s (replicated border of 1/8, faces
     of at least a quarter of the picture); eyes are looked for in the upper two thirds
     of each face box, at least 1/8 of the box wide."""
-    import cv2
+    from passersby.generator.faces import EYE, cascade, framed
 
-    from passersby.generator.faces import _cascade
-
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    pad = max(1, grey.shape[0] // 8)
-    grey = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    big = cv2.resize(grey, (upscale, upscale), interpolation=cv2.INTER_CUBIC)
-    small = cv2.resize(grey, (128, 128), interpolation=cv2.INTER_CUBIC)
-    faces = _cascade().detectMultiScale(small, scaleFactor=1.1, minNeighbors=4,
-                                        minSize=(32, 32))
+    face_cascade, eye_cascade = cascade(), cascade(EYE)
+    big, small = framed(image, upscale), framed(image, 128)
+    found = face_cascade.detectMultiScale(small, scaleFactor=1.1, minNeighbors=4,
+                                          minSize=(32, 32))
     eyes_most, k = 0, upscale / 128
-    for x, y, w, h in faces:
+    for x, y, w, h in found:
         x0, y0, w0, h0 = (int(round(v * k)) for v in (x, y, w, h))
         region = big[y0:y0 + h0 * 2 // 3, x0:x0 + w0]
-        eyes = _eye_cascade().detectMultiScale(region, scaleFactor=1.1, minNeighbors=3,
-                                               minSize=(max(8, w0 // 8),) * 2,
-                                               maxSize=(w0 // 2, w0 // 2))
+        eyes = eye_cascade.detectMultiScale(region, scaleFactor=1.1, minNeighbors=3,
+                                            minSize=(max(8, w0 // 8),) * 2,
+                                            maxSize=(w0 // 2, w0 // 2))
         eyes_most = max(eyes_most, len(eyes))
-    return len(faces) > 0, eyes_most
+    return len(found) > 0, eyes_most
 
 
 def face_rates(images: np.ndarray) -> dict:
@@ -286,7 +266,7 @@ def generate(root: Path, package: str, count: int, seed: int = 0,
     from passersby.generator import weights
     from passersby.generator.chain import pick_device, to_uint8
 
-    dev = pick_device(device)
+    dev = pick_device(device, "--device")
     g, _ = weights.load_module(root, package, "generator")
     g = g.float().to(dev).eval()
     gen = torch.Generator().manual_seed(seed)

@@ -239,7 +239,7 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
     from passersby.generator.chain import pick_device
 
     check_budget(steps, minutes)
-    dev = pick_device(device)
+    dev = pick_device(device, "--device")
     crops, report = data.load_crops(dataset, 256)
     pool, held, small = split(report, recipe)
     if len(pool) < recipe.batch:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -133,24 +133,3 @@ class DeskSlots:
 
     def changed(self) -> bool:
         return False
-
-
-class Scripted:
-    """A monitor source that follows a timeline: [(from_second, [Monitor, ...]), ...].
-
-    For tests and rehearsals of unplugging (Xvfb cannot unplug a monitor)."""
-
-    def __init__(self, timeline: Sequence[tuple[float, list[Monitor]]],
-                 clock: Callable[[], float]) -> None:
-        self._timeline = sorted(timeline, key=lambda e: e[0])
-        self._clock, self._t0 = clock, clock()
-        self._last: list[Monitor] | None = None
-
-    def monitors(self) -> list[Monitor]:
-        now = self._clock() - self._t0
-        current = [ms for t, ms in self._timeline if t <= now]
-        self._last = list(current[-1]) if current else []
-        return self._last
-
-    def changed(self) -> bool:
-        return self._last is None

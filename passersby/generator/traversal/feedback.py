@@ -8,7 +8,7 @@ the prior N(0, I) as its stationary law, so it cannot wander off the face manifo
 the feedback term is a drift proportional to the walk's own rate,
 beta = feedback * (1 - rho), so it bends the path (motifs recur, the picture
 "interprets itself") without ever becoming the loop that collapses into one blob
-(see DESIGN.md, "The feedback loop: a known trap"). The encoder's answer is put on
+(README.md, "How it works": the feedback loop). The encoder's answer is put on
 the prior's shell (norm sqrt(nz)) before it pulls, because E extrapolates off the
 manifold and its raw norm is not to be trusted.
 
@@ -41,8 +41,6 @@ class FeedbackTraversal(Traversal):
 
     @property
     def beta(self) -> float:
-        if self.cfg.mode == "drift":
-            return 0.0
         return min(0.5, self.cfg.feedback * (1.0 - self.rho))
 
     def window_seconds(self) -> float:

@@ -9,11 +9,6 @@ import torch.nn.functional as F
 from passersby.common.config import TransformConfig
 
 
-def is_identity(t: TransformConfig) -> bool:
-    return (t.zoom == 1 and t.rotate_degrees == 0 and t.shift_x == 0 and t.shift_y == 0
-            and not t.mirror and t.blur == 0)
-
-
 def apply(images: torch.Tensor, t: TransformConfig) -> torch.Tensor:
     """images [N,3,S,S] f32 -1..1 -> same shape: zoom/rotate/shift (reflect-padded), mirror, blur."""
     x = images

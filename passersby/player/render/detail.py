@@ -99,14 +99,14 @@ class DetailMixin:
         taps = look.detail_taps or (TAPS_SOFTWARE if self.software else TAPS_GPU)
         values = {"work_tex": 0, "flow_tex": 1, "crop": crop_of(look.aspect),
                   "size": tuple(float(v) for v in self._detail_size),
-                  "flow_lod": FLOW_LOD, "strength": float(look.detail), "taps": int(taps),
-                  "stroke_px": max(look.stroke_length * unit, 2.0),
-                  "bristle_px": max(look.stroke_width * unit, 1.0),
-                  "drag": float(look.stroke_drag), "drag_texels": DRAG_TEXELS,
+                  "flow_lod": FLOW_LOD, "detail": float(look.detail), "detail_taps": int(taps),
+                  "stroke_length_px": max(look.stroke_length * unit, 2.0),
+                  "stroke_width_px": max(look.stroke_width * unit, 1.0),
+                  "stroke_drag": float(look.stroke_drag), "drag_texels": DRAG_TEXELS,
                   "impasto": float(look.impasto), "canvas": float(look.canvas),
-                  "weave_px": max(look.canvas_weave * unit, 2.5),
+                  "canvas_weave_px": max(look.canvas_weave * unit, 2.5),
                   "varnish": float(look.varnish), "craquelure": float(look.craquelure),
-                  "crack_px": max(look.crack_size * unit, 4.0)}
+                  "crack_size_px": max(look.crack_size * unit, 4.0)}
         for program in (prog, self.programs.get("craquelure")):
             for name, value in values.items():
                 if name in program:

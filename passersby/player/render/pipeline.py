@@ -1,4 +1,4 @@
-"""The render pipeline: keyframe -> upsample -> painterly -> grade; present = morph + mat.
+"""The render pipeline: keyframe -> upsample -> painterly -> grade; present = dissolve + mat.
 
 Everything expensive runs on a square "work" image (LookConfig.work_size), once per
 KEYFRAME, not once per displayed frame: each keyframe is upsampled, painted and
@@ -17,7 +17,7 @@ per frame; keyframes are uploaded through PBOs (render/upload.py) into textures
 made once.
 
 Orientation: keyframes are numpy [H,W,3] uint8, top row first. Work textures and
-the output framebuffer are GL bottom-up; the morph pass does the flip, so the
+the output framebuffer are GL bottom-up; the upsample pass does the flip, so the
 output shows the picture upright (Offscreen.read flips back to top row first).
 """
 from __future__ import annotations
@@ -211,13 +211,12 @@ class Pipeline(DetailMixin):
 
     def _apply_uniforms(self) -> None:
         look, get = self.look, self.programs.get
-        morph, paint, grade, present = (get(n) for n in ("morph", "painterly", "grade", "present"))
-        _set(morph, "prev_tex", 0)
-        _set(morph, "next_tex", 1)
-        _set(morph, "curve", 0)              # the curve is applied in _mix
+        upsample, paint, grade, present = (get(n) for n in ("upsample", "painterly", "grade",
+                                                            "present"))
+        _set(upsample, "src_tex", 0)
         _set(paint, "src_tex", 0)
-        _set(paint, "strength", float(look.painterly))
-        _set(paint, "radius", int(look.painterly_radius))
+        _set(paint, "painterly", float(look.painterly))
+        _set(paint, "painterly_radius", int(look.painterly_radius))
         _set(grade, "src_tex", 0)
         for name in ("sharpen", "exposure", "contrast", "saturation", "warmth", "gamma",
                      "vignette", "aspect"):
@@ -259,8 +258,7 @@ class Pipeline(DetailMixin):
         self.ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE | moderngl.BLEND)
         (a, b), (fa, fb), n = self._work, self._fbos, self.paint_steps
         if step == 0:
-            _set(self.programs.get("morph"), "t", 0.0)
-            self._pass("morph", fa, (raw, raw))
+            self._pass("upsample", fa, (raw,))
         if self.look.painterly > 0.0:
             x0, y0, w, h = self._visible_box()
             b0, b1 = y0 + h * step // n, y0 + h * (step + 1) // n      # a band of its rows
@@ -348,7 +346,7 @@ class Pipeline(DetailMixin):
         _set(present, "rect", tuple(float(v) for v in rect))
         _set(present, "crop", (1.0, 1.0) if self.detail_on else crop_of(look.aspect))
         frame_px = float(look.frame_width * size[1])
-        _set(present, "frame_px", frame_px)
+        _set(present, "frame_width_px", frame_px)
         _set(present, "grain_seed", int(time_s * GRAIN_FPS) % _SEED_WRAP)
         box = None
         if self.flat_mat:

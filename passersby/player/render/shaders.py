@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SHADER_DIR = Path(__file__).resolve().parents[3] / "shaders"
 VERTEX_SHADER = "fullscreen.vert"
-PASSES = ("morph", "painterly", "grade", "present", "structure", "detail", "craquelure")
+PASSES = ("upsample", "painterly", "grade", "present", "structure", "detail", "craquelure")
 
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*(//.*)?$')
 _INCLUDE_ANY = re.compile(r"^\s*#\s*include\b")
