@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from passersby.common import bookmarks, messages
 from passersby.player import tune
 from passersby.common.errors import UserError
@@ -72,7 +70,7 @@ class Instruments:
             self._capture(screen)
         if self.recording is not None and self.recording[0] is screen:
             try:
-                self.recording[1].write(_read(screen.window, screen.plan.rotate))
+                self.recording[1].write(screen.window.read(screen.plan.rotate))
             except UserError as e:
                 self._say(f"recording stopped: {e}")
                 self._stop_recording()
@@ -213,7 +211,7 @@ class Instruments:
             self.captures.mkdir(parents=True, exist_ok=True)
             name = f"capture-{info.seed:032x}-{frame.step:09d}-s{screen.plan.index}.png"
             path = self.captures / name
-            write_png(path, _read(screen.window, screen.plan.rotate))
+            write_png(path, screen.window.read(screen.plan.rotate))
             if self.store is not None:
                 where = self.store.path.parent  # relative when inside: the folder can move
                 image = path.relative_to(where) if path.is_relative_to(where) else path
@@ -302,10 +300,3 @@ class Instruments:
                 f"P {'release' if self.pinned else 'pin'}  B bookmark"]
         return head + rows + keys, len(head) + self.selected - first
 
-
-def _read(window: Any, rotate: int = 0) -> np.ndarray:
-    """The window's picture, [H,W,3] uint8, top row first, upright: a picture turned
-    `rotate` degrees clockwise on its panel (screens[k].rotate) is turned back."""
-    w, h = window.size
-    raw = np.frombuffer(window.fbo.read(), np.uint8).reshape(h, w, 3)
-    return np.ascontiguousarray(np.rot90(raw[::-1], k=rotate // 90))
