@@ -14,6 +14,7 @@ from typing import Generator, Protocol
 
 import numpy as np
 
+from passersby.common import png
 from passersby.common.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -121,12 +122,10 @@ class PngFolderWriter(_Closing):
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
-        from PIL import Image
-
         _check_frame(frame, self.size, self.path)
         target = self.path / f"frame_{self.frames:06d}.png"
-        try:
-            Image.fromarray(frame, "RGB").save(target, compress_level=PNG_COMPRESS_LEVEL)
+        try:  # atomic (no half frame under its name), not fsync'd: the rate matters here
+            png.write_png(target, frame, compress_level=PNG_COMPRESS_LEVEL, fsync=False)
         except OSError as e:
             raise VideoError(f"{target}: cannot write ({e}); check free disk space") from None
         self.frames += 1
