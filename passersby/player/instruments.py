@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from passersby.common import bookmarks, messages
-from passersby.player import tune
+from passersby.player import loop, tune
 from passersby.common.errors import UserError
 
 if TYPE_CHECKING:
@@ -32,7 +32,9 @@ SHADER_POLL_S = 0.5
 VISIBLE_ROWS = 12
 
 
-class Instruments:
+class Instruments(loop.Hook):
+    """A hook of the frame loop (loop.py): after each picture, and once a frame."""
+
     def __init__(self, tuning: tune.Tuning, root: Path | None,
                  store_root: Path | None = None, pinned: bool = False) -> None:
         """`root`: the state folder played from; `store_root`: where bookmarks and
