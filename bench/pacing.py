@@ -92,7 +92,7 @@ def run(size: tuple[int, int], fps: float, seconds: float, rounds: int,
             nice_producer(nice)
             try:
                 for _ in range(2):
-                    frame = session.queue.get(120.0)
+                    frame = player.next_keyframe(session)
                     pipe.push_keyframe(frame.image)
                 _merge(out["loaded"], loop(pipe, off, session.queue.get_nowait, kps, fps, per))
             finally:

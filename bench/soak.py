@@ -44,7 +44,7 @@ def run(minutes: float, size: tuple[int, int], fps: float, sample_s: float) -> l
         off = Offscreen(size)
         pipe = Pipeline(off.ctx, cfg.look, (session.size,) * 2)
         try:
-            prev, nxt = session.queue.get(120.0), session.queue.get(120.0)
+            prev, nxt = player.next_keyframe(session), player.next_keyframe(session)
             pipe.set_keyframes(prev.image, nxt.image)
             morph: Any = Morph(1.0 / cfg.stream.keyframes_per_second)
             samples: list[dict[str, Any]] = []

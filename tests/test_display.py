@@ -75,7 +75,7 @@ WINDOW_SCRIPT = textwrap.dedent("""
         p.set_keyframes(np.full((64, 64, 3), 200, np.uint8), np.full((64, 64, 3), 90, np.uint8))
         win.poll()
         p.render(win.fbo, 0.5, 0.0)
-        px = np.frombuffer(win.fbo.read(components=3), np.uint8)
+        px = win.read()
         win.swap()
         out["size"], out["max"] = list(win.size), int(px.max())
         out["open"] = not win.should_close()
@@ -87,8 +87,8 @@ WINDOW_SCRIPT = textwrap.dedent("""
             if win.size == (400, 300):
                 break
         p.render(win.fbo, 0.5, 0.0)
-        px = np.frombuffer(win.fbo.read(), np.uint8).reshape(300, 400, 3)
-        out["resized"] = [list(win.fbo.size), int(px[150, 200].max()), px[299, 399].tolist()]
+        px = win.read()                            # top row first
+        out["resized"] = [list(win.fbo.size), int(px[150, 200].max()), px[0, 399].tolist()]
         p.release()
     with Window("passersby test", 0, True, (320, 240), vsync=True) as win:
         out["fullscreen"] = list(win.fbo.size)
@@ -98,7 +98,7 @@ WINDOW_SCRIPT = textwrap.dedent("""
     b.make_current()
     b.fbo.use()
     b.fbo.clear(0.0, 1.0, 0.0)
-    out["two_windows"] = np.frombuffer(b.fbo.read(), np.uint8).reshape(80, 120, 3)[40, 60].tolist()
+    out["two_windows"] = b.read()[40, 60].tolist()
     b.poll()
     b.close()
     try:

@@ -138,21 +138,21 @@ def test_rotate_turns_the_upright_picture_clockwise(rotate: int, detail: float) 
 
 
 def test_captures_read_the_upright_picture() -> None:
-    from passersby.player.instruments import _read
+    from passersby.player.display import Readback
 
     img = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)    # top row first
     upright = np.ascontiguousarray(np.rot90(img, k=1))              # 6 wide x 4... turned back
 
     class Fbo:
-        def read(self) -> bytes:        # GL: bottom row first
-            return np.ascontiguousarray(img[::-1]).tobytes()
+        def read_into(self, buffer: np.ndarray, viewport: tuple, components: int,
+                      alignment: int) -> None:                     # GL: bottom row first
+            assert viewport == (0, 0, 6, 4) and components == 3 and alignment == 1
+            buffer[...] = img[::-1]
 
-    class Win:
-        size, fbo = (6, 4), Fbo()
-
-    assert np.array_equal(_read(Win(), 0), img)
-    assert np.array_equal(_read(Win(), 90), upright)
-    assert np.array_equal(np.rot90(_read(Win(), 90), k=-1), img)
+    read = Readback()
+    assert np.array_equal(read(Fbo(), (6, 4), 0), img)
+    assert np.array_equal(read(Fbo(), (6, 4), 90), upright)
+    assert np.array_equal(np.rot90(read(Fbo(), (6, 4), 90), k=-1), img)
 
 
 # -- two characters --

@@ -13,7 +13,9 @@ temp name and renamed, so an interruption never leaves a half file; a still's
 bookmark is added after its PNG is in place (an orphan PNG from an interruption
 between the two is overwritten by the next still of that name).
 
-GL side: this module never imports torch; the generator process does that work.
+GL side: this module never imports torch; the generator process does that work. The
+frame loop is the window's (loop.play): a screen that takes the picked stills and a
+hook that writes them.
 """
 from __future__ import annotations
 
@@ -28,11 +30,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from passersby.common import state
+from passersby.common import png, state
 from passersby.common.bookmarks import Bookmark, Store, config_digest
 from passersby.common.config import Config
 from passersby.common.errors import UserError
 from passersby.common.folders import writable_folder
+from passersby.common.frames import Frame
+from passersby.player import loop
 
 if TYPE_CHECKING:
     from passersby.player.session import Session
@@ -41,7 +45,6 @@ log = logging.getLogger(__name__)
 
 KIND = "still"
 STATE = "state"               # DIR/state: the generator's place
-TMP_PREFIX = "."              # temp files: .still-0001.png.tmp
 PNG_COMPRESS_LEVEL = 6        # lossless either way; stills are kept, so a bit smaller
 Progress = Callable[[int, int, float], None]   # (stills in DIR, count, images per hour)
 
@@ -70,30 +73,16 @@ def check_folder(out: Path, where: str = "--out") -> Path:
 
 
 def write_png(path: Path, image: np.ndarray, text: dict[str, str] | None = None) -> None:
-    """[H,W,3] uint8 -> PNG at `path`, atomically: a temp file, fsync'd, then renamed."""
-    from PIL import Image, PngImagePlugin
-
-    info = PngImagePlugin.PngInfo()
-    for k, v in (text or {}).items():
-        info.add_text(k, v)
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.tmp")
+    """[H,W,3] uint8 -> PNG at `path`, atomically (common/png.py: temp, fsync, rename)."""
     try:
-        with open(tmp, "wb") as f:
-            Image.fromarray(image, "RGB").save(f, format="PNG", pnginfo=info,
-                                               compress_level=PNG_COMPRESS_LEVEL)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise BatchError(f"{path}: cannot write the still ({e}); check free disk space "
-                             f"and the folder's permissions") from None
-        raise
+        png.write_png(path, image, text, PNG_COMPRESS_LEVEL)
+    except OSError as e:
+        raise BatchError(f"{path}: cannot write the still ({e}); check free disk space "
+                         f"and the folder's permissions") from None
 
 
 def _clean_temps(out: Path) -> None:
-    for tmp in out.glob(f"{TMP_PREFIX}{KIND}-*.png.tmp"):   # left by a killed run
+    for tmp in out.glob(f"{png.TMP_PREFIX}{KIND}-*.png.tmp"):   # left by a killed run
         log.info("removing %s, an unfinished write of an interrupted run", tmp.name)
         tmp.unlink(missing_ok=True)
 
@@ -128,16 +117,76 @@ class StillRenderer:
         self.off = Offscreen(size)
         self.pipe = Pipeline(self.off.ctx, cfg.look, (source, source))
 
-    def render(self, image: np.ndarray, step: int) -> np.ndarray:
-        """[S,S,3] uint8 keyframe -> [H,W,3] uint8 output, top row first (grain keyed
-        by the step's display time, so a still renders the same again)."""
+    def draw(self, image: np.ndarray, step: int) -> None:
+        """[S,S,3] uint8 keyframe -> its settled picture in the target (grain keyed by
+        the step's display time, so a still renders the same again)."""
         self.pipe.set_keyframes(image, image)
         self.pipe.render(self.off.fbo, 1.0, step / self.kps)
+
+    def render(self, image: np.ndarray, step: int) -> np.ndarray:
+        """draw(), then the picture as [H,W,3] uint8, top row first (reused: copy it)."""
+        self.draw(image, step)
         return self.off.read()
 
     def release(self) -> None:
         self.pipe.release()
         self.off.release()
+
+
+class _Stills:
+    """A batch's screen in the frame loop: each frame, the next keyframe the generator
+    picked (Frame.still: every `every`-th past the last still, messages.Picker; waiting
+    for it, the others skipped), drawn settled at its own step's time, not the clock's."""
+
+    def __init__(self, session: Session, renderer: StillRenderer) -> None:
+        self.session, self.renderer = session, renderer
+        self.window = renderer.off            # the surface the loop presents and hooks read
+        self.shown: Frame | None = None
+
+    def tick(self, dt: float) -> None:
+        from passersby.player.session import next_keyframe
+
+        frame = next_keyframe(self.session)
+        while not frame.still:
+            frame = next_keyframe(self.session)
+        self.shown = frame
+
+    def render(self, time_s: float) -> None:
+        assert self.shown is not None
+        self.renderer.draw(self.shown.image, self.shown.step)
+
+
+class _Keeping(loop.Hook):
+    """The stills writer as a hook: each picture a PNG, then its bookmark; the loop ends
+    when the folder holds `count`."""
+
+    def __init__(self, session: Session, cfg: Config, store: Store, out: Path, count: int,
+                 done: int, progress: Progress | None) -> None:
+        assert session.producer.info is not None
+        self.info, self.digest = session.producer.info, config_digest(cfg)
+        self.mode, self.store, self.out = cfg.traversal.mode, store, out
+        self.count, self.done, self.progress = count, done, progress
+        self.made, self.t0 = 0, time.perf_counter()
+
+    def rate(self) -> float:
+        return self.made * 3600.0 / max(time.perf_counter() - self.t0, 1e-9)
+
+    def after_picture(self, screen: _Stills) -> None:
+        frame, info = screen.shown, self.info
+        assert frame is not None
+        n = self.done + self.made + 1
+        name = still_name(n)
+        write_png(self.out / f"{name}.png", screen.window.read(),
+                  {"Software": "passersby", "passersby.bookmark": name,
+                   "passersby.seed": f"{info.seed:032x}", "passersby.step": str(frame.step)})
+        self.store.add(Bookmark(info.seed, frame.step, frame.z, info.generator_sha256,
+                                self.digest, kind=KIND, name=name,
+                                traversal={"mode": self.mode}, image=f"{name}.png"))
+        self.made += 1
+        if self.progress:
+            self.progress(n, self.count, self.rate())
+        if n >= self.count:
+            screen.window.request_close()
 
 
 def render_stills(cfg: Config, out: Path, count: int, every: int | None = None,
@@ -175,36 +224,14 @@ def render_stills(cfg: Config, out: Path, count: int, every: int | None = None,
 def _loop(session: Session, cfg: Config, store: Store, out: Path,
           size: tuple[int, int], count: int, done: list[Bookmark],
           progress: Progress | None) -> tuple[int, float]:
-    """Take keyframes; those the generator picked (Frame.still: every `every`-th past
-    the last still, worker.Picker) become the stills."""
-    info = session.producer.info
-    assert info is not None
-    digest = config_digest(cfg)
+    """The frame loop (loop.play) over the stills the generator picks, until `count`."""
     renderer = StillRenderer(cfg, session.size, size)
-    made, t0 = 0, time.perf_counter()
+    keeping = _Keeping(session, cfg, store, out, count, len(done), progress)
     try:
         if progress:
             progress(len(done), count, 0.0)
-        while len(done) + made < count:
-            frame = session.queue.get(timeout=120.0)
-            if frame is None:
-                raise RuntimeError(f"the generator made no keyframe in 120 s "
-                                   f"({session.producer.error or 'no error reported'})")
-            if not frame.still:
-                continue
-            n = len(done) + made + 1
-            name = still_name(n)
-            picture = renderer.render(frame.image, frame.step)
-            write_png(out / f"{name}.png", picture,
-                      {"Software": "passersby", "passersby.bookmark": name,
-                       "passersby.seed": f"{info.seed:032x}", "passersby.step": str(frame.step)})
-            store.add(Bookmark(info.seed, frame.step, frame.z, info.generator_sha256, digest,
-                               kind=KIND, name=name, traversal={"mode": cfg.traversal.mode},
-                               image=f"{name}.png"))
-            made += 1
-            rate = made * 3600.0 / max(time.perf_counter() - t0, 1e-9)
-            if progress:
-                progress(n, count, rate)
+        loop.play(loop.Solo([_Stills(session, renderer)]), loop.FixedClock(cfg.render.fps),
+                  [keeping])
     finally:
         renderer.release()
-    return made, made * 3600.0 / max(time.perf_counter() - t0, 1e-9)
+    return keeping.made, keeping.rate()

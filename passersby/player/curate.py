@@ -384,9 +384,7 @@ class App:
     def screenshot(self) -> np.ndarray:
         """What the window shows now: [H,W,3] uint8, top row first."""
         self.draw()
-        w, h = self.window.size
-        raw = np.frombuffer(self.window.fbo.read(), np.uint8).reshape(h, w, 3)
-        return raw[::-1].copy()
+        return self.window.read().copy()
 
     def loop(self) -> None:
         while not self.window.should_close():

@@ -49,17 +49,39 @@ def standalone_context() -> moderngl.Context:
                 f"(apt-get install -y libegl1 libgl1-mesa-dri) or a GPU driver") from None
 
 
+class Readback:
+    """The one GL read-back: a framebuffer's pixels as [H,W,3] uint8, top row first and
+    upright (a picture turned `rotate` degrees clockwise on its panel, screens[k].rotate,
+    is turned back). Its buffers are made once per size: with rotate 0 the same array is
+    returned every call, so copy it to keep a frame."""
+
+    def __init__(self) -> None:
+        self._raw = np.empty((0, 0, 3), np.uint8)    # as GL gives it: bottom row first
+        self._out = self._raw                         # top row first
+
+    def __call__(self, fbo: Any, size: tuple[int, int], rotate: int = 0) -> np.ndarray:
+        w, h = size
+        if self._raw.shape[:2] != (h, w):
+            self._raw, self._out = np.empty((h, w, 3), np.uint8), np.empty((h, w, 3), np.uint8)
+        fbo.read_into(self._raw, viewport=(0, 0, w, h), components=3, alignment=1)
+        if rotate % 360 == 0:
+            np.copyto(self._out, self._raw[::-1])
+            return self._out
+        return np.ascontiguousarray(np.rot90(self._raw[::-1], k=rotate // 90))
+
+
 class Offscreen:
-    """A headless framebuffer of `size` (W, H) to render into and read back."""
+    """A headless framebuffer of `size` (W, H) to render into and read back; it offers
+    the window's surface (ctx, fbo, size, make_current, swap, should_close, close), so
+    the frame loop (loop.py) plays on either."""
 
     def __init__(self, size: tuple[int, int]) -> None:
         self._size = _check_size(size, "Offscreen")
         self._ctx = standalone_context()
         self._rbo = self._ctx.renderbuffer(self._size, 4)           # RGBA8
         self._fbo = self._ctx.framebuffer(color_attachments=[self._rbo])
-        w, h = self._size
-        self._raw = np.empty((h, w, 3), np.uint8)    # as GL gives it: bottom row first
-        self._out = np.empty((h, w, 3), np.uint8)    # top row first
+        self._readback = Readback()
+        self._closing = False
 
     @property
     def ctx(self) -> moderngl.Context:
@@ -73,19 +95,30 @@ class Offscreen:
     def size(self) -> tuple[int, int]:
         return self._size
 
-    def read(self) -> np.ndarray:
-        """The framebuffer as [H,W,3] uint8, top row first.
+    def read(self, rotate: int = 0) -> np.ndarray:
+        """The framebuffer as [H,W,3] uint8, top row first (Readback: the same
+        preallocated array every call; copy it to keep a frame)."""
+        return self._readback(self._fbo, self._size, rotate)
 
-        Returns the same preallocated array every call: copy it to keep a frame.
-        """
-        self._fbo.read_into(self._raw, components=3, alignment=1)
-        np.copyto(self._out, self._raw[::-1])
-        return self._out
+    def make_current(self) -> None:
+        """One context per target, current since it was made: nothing to do."""
+
+    def swap(self) -> None:
+        """Nothing is shown: the picture stays in the framebuffer for read()."""
+
+    def should_close(self) -> bool:
+        return self._closing
+
+    def request_close(self) -> None:
+        """Ends the frame loop after this frame (what Esc does to a window)."""
+        self._closing = True
 
     def release(self) -> None:
         self._fbo.release()
         self._rbo.release()
         self._ctx.release()
+
+    close = release
 
     def __enter__(self) -> Offscreen:
         return self
@@ -179,7 +212,7 @@ class ScreenTarget:
     moderngl caches the default framebuffer's size when the context is made, so
     after a resize `Framebuffer.size`, `clear()` and `read()` would use the old
     size; this wrapper passes the current size explicitly. It offers what the
-    renderer uses (size, viewport, use) plus clear and read.
+    renderer uses (size, viewport, use) plus clear and read_into.
     """
 
     def __init__(self, fbo: moderngl.Framebuffer, size: Callable[[], tuple[int, int]]) -> None:
@@ -204,9 +237,11 @@ class ScreenTarget:
     def clear(self, red: float = 0.0, green: float = 0.0, blue: float = 0.0) -> None:
         self._fbo.clear(red, green, blue, 1.0, viewport=(0, 0, *self.size))
 
-    def read(self, components: int = 3) -> bytes:
-        """Pixels of the back buffer, bottom row first (GL order)."""
-        return self._fbo.read(viewport=(0, 0, *self.size), components=components, alignment=1)
+    def read_into(self, buffer: Any, viewport: tuple[int, int, int, int] | None = None,
+                  components: int = 3, alignment: int = 1) -> None:
+        """Pixels of the back buffer into `buffer`, bottom row first (GL order)."""
+        self._fbo.read_into(buffer, viewport=viewport or (0, 0, *self.size),
+                            components=components, alignment=alignment)
 
 
 class Window:
@@ -246,6 +281,7 @@ class Window:
             _glfw_release(glfw)
             raise
         self._screen = ScreenTarget(self._ctx.detect_framebuffer(0), lambda: self.size)
+        self._readback = Readback()
         log.info("window %dx%d (%s) on %s", *self.size,
                  "fullscreen" if fullscreen else "windowed", self._ctx.info["GL_RENDERER"])
 
@@ -316,6 +352,11 @@ class Window:
     def fbo(self) -> ScreenTarget:
         """The window's default framebuffer; its .size follows resizes."""
         return self._screen
+
+    def read(self, rotate: int = 0) -> np.ndarray:
+        """What the window shows, [H,W,3] uint8, top row first, upright (Readback;
+        the array is reused: copy it to keep a frame)."""
+        return self._readback(self._screen, self.size, rotate)
 
     def should_close(self) -> bool:
         return bool(self._glfw.window_should_close(self._win))

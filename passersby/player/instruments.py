@@ -20,10 +20,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from passersby.common import bookmarks, messages
-from passersby.player import tune
+from passersby.player import loop, tune
 from passersby.common.errors import UserError
 
 if TYPE_CHECKING:
@@ -34,7 +32,9 @@ SHADER_POLL_S = 0.5
 VISIBLE_ROWS = 12
 
 
-class Instruments:
+class Instruments(loop.Hook):
+    """A hook of the frame loop (loop.py): after each picture, and once a frame."""
+
     def __init__(self, tuning: tune.Tuning, root: Path | None,
                  store_root: Path | None = None, pinned: bool = False) -> None:
         """`root`: the state folder played from; `store_root`: where bookmarks and
@@ -72,7 +72,7 @@ class Instruments:
             self._capture(screen)
         if self.recording is not None and self.recording[0] is screen:
             try:
-                self.recording[1].write(_read(screen.window, screen.plan.rotate))
+                self.recording[1].write(screen.window.read(screen.plan.rotate))
             except UserError as e:
                 self._say(f"recording stopped: {e}")
                 self._stop_recording()
@@ -213,7 +213,7 @@ class Instruments:
             self.captures.mkdir(parents=True, exist_ok=True)
             name = f"capture-{info.seed:032x}-{frame.step:09d}-s{screen.plan.index}.png"
             path = self.captures / name
-            write_png(path, _read(screen.window, screen.plan.rotate))
+            write_png(path, screen.window.read(screen.plan.rotate))
             if self.store is not None:
                 where = self.store.path.parent  # relative when inside: the folder can move
                 image = path.relative_to(where) if path.is_relative_to(where) else path
@@ -302,10 +302,3 @@ class Instruments:
                 f"P {'release' if self.pinned else 'pin'}  B bookmark"]
         return head + rows + keys, len(head) + self.selected - first
 
-
-def _read(window: Any, rotate: int = 0) -> np.ndarray:
-    """The window's picture, [H,W,3] uint8, top row first, upright: a picture turned
-    `rotate` degrees clockwise on its panel (screens[k].rotate) is turned back."""
-    w, h = window.size
-    raw = np.frombuffer(window.fbo.read(), np.uint8).reshape(h, w, 3)
-    return np.ascontiguousarray(np.rot90(raw[::-1], k=rotate // 90))

@@ -1,7 +1,7 @@
 """The player's side of the generator process (generator/process.py: torch, the stream
 and the chain live there; this process is the GL side): a Worker that starts, watches
-and restarts it, a Session around it, and the offscreen render. The live loop, one
-window per screen, is stage.py.
+and restarts it, a Session around it, and the offscreen render: the window's own screen
+(stage.py) and frame loop (loop.py) on an Offscreen surface.
 
 Restarts: when the child dies, or sends nothing for `hang_seconds` of the parent's
 waiting (time the parent spends blocked on a full queue does not count), it is
@@ -18,14 +18,16 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from passersby.common.config import Config
 from passersby.common.errors import UserError
 from passersby.common.frames import Frame, FrameQueue
 from passersby.common.messages import (Alive, Command, Failed, Fatal, Figures, Hello, Keyframe,
                                        Picker, Pin, Retune, child_entry)
-from passersby.player.morph import Morph
+
+if TYPE_CHECKING:
+    from passersby.player.loop import Hook
 
 log = logging.getLogger(__name__)
 _workers: "set[Worker]" = set()  # running ones, told at exit that their end is expected
@@ -286,8 +288,10 @@ def open_session(cfg: Config, state_dir: Path | None, live: bool,
     return Session(cfg, queue, producer, info.size)
 
 
-def _first(session: Session, timeout: float = 120.0) -> Frame:
-    """The next keyframe, waiting for it (start-up only: the render loop never waits)."""
+def next_keyframe(session: Session, timeout: float = 120.0) -> Frame:
+    """The next keyframe, waiting up to `timeout` s for it: the one wait on the generator,
+    for the offscreen runs (render, stills: lockstep, they show every keyframe) and their
+    start. The window never calls it: its screens take the queue's newest or nothing."""
     frame = session.queue.get(timeout)
     if frame is None:
         raise RuntimeError(f"the generator made no keyframe in {timeout:.0f} s "
@@ -295,41 +299,39 @@ def _first(session: Session, timeout: float = 120.0) -> Frame:
     return frame
 
 
+def play_offscreen(cfg: Config, session: Session, surface: Any,
+                   hooks: Sequence[Hook]) -> int:
+    """The stream on an offscreen surface through the window's own screen (stage.Screen)
+    and frame loop (loop.play), at a fixed 1 / cfg.render.fps: from the first two
+    keyframes, taking every keyframe (waiting for it) until a hook closes the surface."""
+    from passersby.player import loop
+    from passersby.player.screens import Plan
+    from passersby.player.stage import Screen
+
+    screen = Screen(Plan(0, cfg, None, None), take=lambda: next_keyframe(session))
+    screen.session = session
+    prev = next_keyframe(session)
+    screen.go_live(next_keyframe(session), prev.image)
+    screen.attach(surface)
+    try:
+        return loop.play(loop.Solo([screen]), loop.FixedClock(cfg.render.fps), hooks)
+    finally:
+        screen.detach()
+
+
 def render_offscreen(cfg: Config, out: Path, state_dir: Path | None,
                      progress: Callable[[int, int], None] | None = None) -> Path:
     """Write cfg.render.seconds of the stream, exactly as the window would show it."""
     from passersby.player.display import Offscreen
-    from passersby.player.render.pipeline import Pipeline
+    from passersby.player.loop import Writing
     from passersby.player.video import open_writer
 
     size = tuple(cfg.render.size)
     n_frames = max(1, round(cfg.render.seconds * cfg.render.fps))
     writer = open_writer(out, size, cfg.render.fps)  # fails early on a bad destination
     session = open_session(cfg, state_dir, live=False)
-    shown: Frame | None = None
     try:
-        off = Offscreen(size)
-        pipe = Pipeline(off.ctx, cfg.look, (session.size,) * 2)
-        prev, shown = _first(session), _first(session)
-        pipe.set_keyframes(prev.image, shown.image)
-        morph: Morph[Frame] = Morph(1.0 / cfg.stream.keyframes_per_second)
-
-        def take() -> Frame | None:
-            frame = session.queue.get(timeout=120.0)
-            if frame is None:
-                raise RuntimeError(f"generator stalled: {session.producer.error}")
-            return frame
-
-        for i in range(n_frames):
-            for frame in morph.advance(1.0 / cfg.render.fps if i else 0.0, take):
-                pipe.push_keyframe(frame.image)
-                shown = frame
-            pipe.render(off.fbo, morph.t, i / cfg.render.fps)
-            writer.write(off.read())
-            if progress:
-                progress(i + 1, n_frames)
-        pipe.release()
-        off.release()
+        play_offscreen(cfg, session, Offscreen(size), [Writing(writer, n_frames, progress)])
     finally:
         session.producer.stop()
     return writer.close()

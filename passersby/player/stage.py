@@ -28,7 +28,7 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from passersby.common.config import Config
 from passersby.common.errors import UserError
 from passersby.common.frames import Frame
 from passersby.unit.hotplug import Assigner, Change, DeskSlots, MonitorSource
+from passersby.player import loop
 from passersby.player.morph import Morph
 from passersby.player.quitguard import QuitGuard
 from passersby.player.screens import Plan, plans
@@ -62,10 +63,15 @@ def _fit(image: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 class Screen:
-    """One screen: its window (None while its monitor is away), pipeline and stream."""
+    """One screen: its window (None while its monitor is away), pipeline and stream.
 
-    def __init__(self, plan: Plan) -> None:
+    The window's screens take the queue's newest keyframe or nothing (never wait);
+    an offscreen render's screen (session.play_offscreen) is this same class on an
+    Offscreen surface with a `take` that waits for every keyframe."""
+
+    def __init__(self, plan: Plan, take: Callable[[], Frame | None] | None = None) -> None:
         self.plan, look = plan, plan.cfg.look
+        self.take = take  # None: the session queue's get_nowait
         still = boot.load_still(plan.state_dir)
         image = still if still is not None else boot.blank((64, 64), look.mat_color)
         self.pair = (image, image)                # [H,W,3] uint8: prev, next keyframe shown
@@ -142,12 +148,15 @@ class Screen:
             self.failure = None
         if self.window is not None:
             self.window.make_current()
+        take = self.take or self.session.queue.get_nowait
         if self.morph is None:
-            first = self.session.queue.get_nowait()
+            first = take()
             if first is not None:
-                self._go_live(first)
+                self.go_live(first)
+                log.info("screen %d: live stream %.2f s after the process started (step %d)",
+                         self.plan.index, boot.process_age(), first.step)
             return
-        for frame in self.morph.advance(dt, self.session.queue.get_nowait):
+        for frame in self.morph.advance(dt, take):
             self.pair = (self.pair[1], frame.image)
             if self.pipe is not None:
                 self.pipe.push_keyframe(frame.image)
@@ -168,9 +177,11 @@ class Screen:
                             f"cannot start: {str(error)[:200]}")
         self.failure = str(error)
 
-    def _go_live(self, first: Frame) -> None:
-        """Morph from what is on screen (the still) into the stream: no cut."""
-        self.pair = (_fit(self.pair[1], first.image.shape[:2]), first.image)
+    def go_live(self, first: Frame, prev: np.ndarray | None = None) -> None:
+        """Morph from `prev` ([H,W,3] uint8; default what is on screen, the still) into
+        the stream: no cut."""
+        prev = _fit(self.pair[1], first.image.shape[:2]) if prev is None else prev
+        self.pair = (prev, first.image)
         if self.window is not None:
             if self.pipe.source_size == (self.pair[0].shape[1], self.pair[0].shape[0]):
                 self.pipe.set_keyframes(*self.pair)
@@ -180,8 +191,6 @@ class Screen:
                 self.attach(window)
         self.morph = Morph(1.0 / self.plan.cfg.stream.keyframes_per_second)
         self.shown = first
-        log.info("screen %d: live stream %.2f s after the process started (step %d)",
-                 self.plan.index, boot.process_age(), first.step)
 
     def render(self, time_s: float) -> None:
         if self.window is not None:
@@ -256,45 +265,18 @@ class Stage:
                                     for s in self.screens)
 
     def play(self, poll: Any, max_seconds: float | None = None) -> dict:
-        """The loop: every screen takes its keyframes and renders; one present; events."""
-        heartbeat = watchdog.Heartbeat()
-        start = last = last_log = time.perf_counter()
+        """The frame loop (loop.play) at the display's time: every screen takes its
+        keyframes and renders, the instruments' after_picture; one present; then events,
+        the instruments' tick and the stage's upkeep (_Upkeep)."""
+        clock = loop.RealClock()
+        upkeep = _Upkeep(clock, max_seconds)
         self.reconcile()
-        frames, loading = 0, False
+        hooks = [_Events(poll), *([self.instruments] if self.instruments else []), upkeep]
         try:
-            while not self.should_close():
-                now = time.perf_counter()
-                for s in self.screens:
-                    s.tick(now - last)
-                last = now
-                for s in self.screens:
-                    s.render(now - start)
-                    if self.instruments is not None:
-                        self.instruments.after_picture(s)
-                self.present()
-                poll()
-                if self.instruments is not None:
-                    self.instruments.tick(self)
-                frames += 1
-                if self.source.changed() or now - self._scanned > SCAN_S:
-                    self.reconcile()
-                if not loading:
-                    loading = True
-                    log.info("first picture %.2f s after the process started", boot.process_age())
-                    watchdog.ready("showing the last pictures; loading the streams")
-                    for s in self.screens:
-                        s.start()
-                alive = [s.liveness(now) for s in self.screens]
-                if all(a is not None for a in alive):
-                    heartbeat.beat(tuple(alive))  # silent when any screen is frozen
-                if now - last_log > LOG_S:
-                    self._log(frames / (now - start))
-                    last_log = now
-                if max_seconds is not None and now - start > max_seconds:
-                    break
+            frames = loop.play(self, clock, hooks)
         finally:
-            heartbeat.close()
-        return {"frames": frames, "seconds": time.perf_counter() - start,
+            upkeep.heartbeat.close()
+        return {"frames": frames, "seconds": time.perf_counter() - clock.start,
                 "steps": [s.shown.step if s.shown else -1 for s in self.screens],
                 "held_s": [s.morph.held if s.morph else 0.0 for s in self.screens]}
 
@@ -313,6 +295,46 @@ class Stage:
                 s.stop()
             finally:
                 s.detach()
+
+
+class _Events(loop.Hook):
+    """Window and monitor events (glfw's poll), right after the present."""
+
+    def __init__(self, poll: Callable[[], None]) -> None:
+        self.poll = poll
+
+    def tick(self, stage: Any) -> None:
+        self.poll()
+
+
+class _Upkeep(loop.Hook):
+    """The live stage's work once a frame, after the present: hotplug, the streams' start
+    once the first picture is up, the watchdog's heartbeat, the log line, max_seconds."""
+
+    def __init__(self, clock: loop.RealClock, max_seconds: float | None) -> None:
+        self.clock, self.max_seconds = clock, max_seconds
+        self.heartbeat = watchdog.Heartbeat()
+        self.frames, self.loading, self.last_log = 0, False, clock.start
+
+    def tick(self, stage: Any) -> None:
+        now, start = self.clock.last, self.clock.start  # this frame's time, as the screens'
+        self.frames += 1
+        if stage.source.changed() or now - stage._scanned > SCAN_S:
+            stage.reconcile()
+        if not self.loading:
+            self.loading = True
+            log.info("first picture %.2f s after the process started", boot.process_age())
+            watchdog.ready("showing the last pictures; loading the streams")
+            for s in stage.screens:
+                s.start()
+        alive = [s.liveness(now) for s in stage.screens]
+        if all(a is not None for a in alive):
+            self.heartbeat.beat(tuple(alive))  # silent when any screen is frozen
+        if now - self.last_log > LOG_S:
+            stage._log(self.frames / (now - start))
+            self.last_log = now
+        if self.max_seconds is not None and now - start > self.max_seconds:
+            stage.stopping = True
 
 
 def run(cfg: Config, root: Path | None, windowed: bool,

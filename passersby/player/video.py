@@ -7,14 +7,15 @@ bad path fails before hours of rendering, not after.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from types import TracebackType
 from typing import Generator, Protocol
 
 import numpy as np
 
+from passersby.common import png
 from passersby.common.errors import UserError
+from passersby.common.folders import writable_folder
 
 log = logging.getLogger(__name__)
 
@@ -110,23 +111,14 @@ class PngFolderWriter(_Closing):
     def __init__(self, folder: str | Path, size: tuple[int, int] | None = None) -> None:
         self.path = Path(folder)
         self.size = None if size is None else (int(size[0]), int(size[1]))
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise VideoError(f"{self.path}: cannot create the output folder ({e.strerror}); "
-                             f"choose a writable location") from None
-        if not os.access(self.path, os.W_OK | os.X_OK):
-            raise VideoError(f"{self.path}: output folder is not writable; choose another "
-                             f"folder or fix its permissions")
+        writable_folder(self.path, "--out", VideoError, holds="the frames")
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
-        from PIL import Image
-
         _check_frame(frame, self.size, self.path)
         target = self.path / f"frame_{self.frames:06d}.png"
-        try:
-            Image.fromarray(frame, "RGB").save(target, compress_level=PNG_COMPRESS_LEVEL)
+        try:  # atomic (no half frame under its name), not fsync'd: the rate matters here
+            png.write_png(target, frame, compress_level=PNG_COMPRESS_LEVEL, fsync=False)
         except OSError as e:
             raise VideoError(f"{target}: cannot write ({e}); check free disk space") from None
         self.frames += 1

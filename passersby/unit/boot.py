@@ -14,6 +14,8 @@ from typing import Callable, Generic, TypeVar
 
 import numpy as np
 
+from passersby.common import png
+
 log = logging.getLogger(__name__)
 STILL = "last.png"
 STILL_SECONDS = 300.0  # the boot picture is at most this old (flash: ~80 KB a write)
@@ -83,13 +85,9 @@ class StillKeeper:
                 (not force and now - self.last_t < self.every_s):
             return
         self.last_t, self.last_step = now, step
-        try:
-            from PIL import Image
-
+        try:  # atomic, not fsync'd: only the picture shown while a restart loads (flash)
             self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = self.folder / (STILL + ".tmp")
-            Image.fromarray(image).save(tmp, format="PNG")
-            os.replace(tmp, self.folder / STILL)
+            png.write_png(self.folder / STILL, image, fsync=False)
             self.failed = False
         except OSError as e:
             if not self.failed:

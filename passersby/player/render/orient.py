@@ -3,7 +3,7 @@ and the upright picture that the present pass uses; no GL here.
 
 The picture is turned `rotate` degrees clockwise in the framebuffer (y up, GL
 convention), so a landscape panel hung upright with its top edge on the left
-(rotate 90) shows it upright. Captures turn it back (instruments._read).
+(rotate 90) shows it upright. Captures turn it back (display.Readback).
 """
 from __future__ import annotations
 
