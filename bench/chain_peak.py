@@ -1,6 +1,7 @@
 """Generator chain: keyframes/s of G and G+E at batch 1 and batched, vs the fp32 matmul peak.
 
-    .venv/bin/python bench/chain_peak.py [--batch 64] [--threads N] [--reps 5] [--weights NAME] [--json]
+    .venv/bin/python bench/chain_peak.py [--batch 64] [--threads N] [--reps 5]
+        [--weights NAME] [--json]
 
 The peak is this machine's fp32 matrix multiply (torch.mm, 2048x2048, best of
 several) measured in the same run, before and after (the best is kept). FLOPs of
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -16,8 +16,8 @@ detail on this renderer (structure pass + every band, ctx.finish()ed), and with
 from __future__ import annotations
 
 import dataclasses
-import sys
 import os
+import sys
 import time
 from pathlib import Path
 

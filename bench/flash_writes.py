@@ -31,10 +31,10 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from passersby.unit import boot
     from passersby.common import config, rng, state
     from passersby.generator.chain import Chain
     from passersby.generator.stream import Keeper, Stream
+    from passersby.unit import boot
 
     torch.set_num_threads(1)
     cfg = config.load()

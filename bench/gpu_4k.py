@@ -40,9 +40,9 @@ def main() -> int:
         return 0
     from passersby.common import config
     from passersby.generator.chain import Chain
+    from passersby.generator.stream import Stream
     from passersby.player.display import Offscreen
     from passersby.player.render.pipeline import Pipeline
-    from passersby.generator.stream import Stream
 
     cfg = config.load(None)
     size = common.size_list(args.size)[0]

@@ -16,7 +16,8 @@ had when all work-size passes ran on every displayed frame.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

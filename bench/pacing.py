@@ -21,8 +21,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -63,9 +64,9 @@ def nice_producer(n: int) -> None:
 def run(size: tuple[int, int], fps: float, seconds: float, rounds: int,
         nice: int = 0) -> dict[str, dict]:
     from passersby.common import config
+    from passersby.common.frames import Frame
     from passersby.player import session as player
     from passersby.player.display import Offscreen
-    from passersby.common.frames import Frame
     from passersby.player.render.pipeline import Pipeline
 
     cfg = config.load(None, {"stream": {"seed": 3}})
@@ -126,7 +127,8 @@ def main() -> None:
                      "late": r["late"], "waits": r["waits"]})
     ratio = rows[1]["p99_ms"] / rows[0]["p99_ms"]
     common.emit("pacing", rows, args.json,
-                {"size": args.size, "fps": args.fps, "nice_producer": args.nice_producer, "p99_loaded_over_unloaded": ratio,
+                {"size": args.size, "fps": args.fps, "nice_producer": args.nice_producer,
+                 "p99_loaded_over_unloaded": ratio,
                  "target": "waits == 0 and p99 ratio <= 1.25",
                  "met": rows[1]["waits"] == 0 and ratio <= 1.25})
 

@@ -46,9 +46,9 @@ def _timed(torch: Any, device: Any, fn: Callable[[], object]) -> float:
 
 def load_refiner(torch: Any, cfg: Any, device: Any) -> tuple[Any, dict, str]:
     """(prepared R, manifest, what it is): the configured package, else a random init."""
+    from passersby.common.config import WeightsConfig
     from passersby.generator import weights
     from passersby.generator.chain import default_half, prepare
-    from passersby.common.config import WeightsConfig
     from passersby.generator.models.refiner import Refiner
 
     root = weights.weights_dir(cfg.weights.dir)
@@ -132,7 +132,6 @@ def stream_rates(off: Any, on: Any, blocks: int, per_block: int = 20) -> tuple[f
 def gl_rows(frames: int) -> list[dict[str, Any]]:
     """ms per displayed frame of the default look at 1280x720 for 64 and 256 px keyframes."""
     import scaling
-
     from passersby.player.display import DisplayError
 
     rows = []

@@ -66,7 +66,8 @@ def main() -> None:
     ap.add_argument("--size", default="640x360")
     args = ap.parse_args()
     runs = [one(args.size) for _ in range(args.runs)]
-    rows: list[dict[str, Any]] = [{"milestone": k, "median_s": float(np.median([r[k] for r in runs])),
+    rows: list[dict[str, Any]] = [{"milestone": k,
+                                   "median_s": float(np.median([r[k] for r in runs])),
                                    "max_s": max(r[k] for r in runs)} for k in runs[0]]
     common.emit("start", rows, args.json, {"runs": args.runs, "size": args.size})
 

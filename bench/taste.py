@@ -47,9 +47,9 @@ def measure(chain, model_path: Path, steps: int, seed: int, strength: float  # t
             ) -> dict:
     """Brightness, face rate (every 2nd keyframe) and near duplicates, taste off and on."""
     from passersby.common import config
+    from passersby.common.novelty import fingerprint
     from passersby.generator import faces
     from passersby.generator.audit import near_duplicates
-    from passersby.common.novelty import fingerprint
     from passersby.generator.traversal.modes import likeness_window
 
     base = config.Config().traversal

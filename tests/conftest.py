@@ -5,12 +5,12 @@ import contextlib
 import functools
 import inspect
 import os
-import sys
 import shutil
 import subprocess
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from xml.etree import ElementTree
 
 import pytest

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from passersby.generator import audit
 from passersby.common import config
 from passersby.common.novelty import NEAR_DUPLICATE
+from passersby.generator import audit
 
 
 def test_near_duplicate_search_is_exhaustive_and_respects_the_window() -> None:

@@ -9,15 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import offscreen_or_skip
 from PIL import Image
 
-from passersby.generator import process
-from passersby.player import batch
+from conftest import offscreen_or_skip
 from passersby.cli import main as cli
 from passersby.common import config
-from passersby.generator import stream
 from passersby.common.bookmarks import Store
+from passersby.generator import process, stream
+from passersby.player import batch
 
 SEED = 0xBA7C
 SIZE = [64, 80]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from passersby.common import bookmarks, rng
 from passersby.cli import main as cli
+from passersby.common import bookmarks, rng
 from passersby.common.bookmarks import Bookmark, Store
 
 

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import render_in_fresh_process
 
 import passersby
+from conftest import render_in_fresh_process
 
 GL = {"moderngl", "glfw"}
 TORCH = {"torch", "safetensors", "torchvision"}

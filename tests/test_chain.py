@@ -4,8 +4,8 @@ import numpy as np
 import torch
 
 from passersby.common import rng
-from passersby.generator.chain import to_uint8
 from passersby.common.config import TransformConfig
+from passersby.generator.chain import to_uint8
 from passersby.generator.traversal import transform
 
 

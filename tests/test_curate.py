@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import offscreen_or_skip, xvfb
 from PIL import Image
 
-from passersby.player import batch, curate
-from passersby.common import bookmarks, config, rng
+from conftest import offscreen_or_skip, xvfb
 from passersby.cli import main as cli
+from passersby.common import bookmarks, config, rng
 from passersby.common.bookmarks import Bookmark, Store
+from passersby.player import batch, curate
 
 SCREENSHOT = Path("/tmp/passersby-curate.png")
 
@@ -103,7 +103,8 @@ def test_keys_rate_reject_keep_favourite_undo_favourite(stills: Path, tmp_path: 
         env = {**os.environ, "DISPLAY": display}
         env.pop("WAYLAND_DISPLAY", None)
         run = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(SCREENSHOT),
-                              json.dumps(KEYS)], env=env, capture_output=True, text=True, check=False,
+                              json.dumps(KEYS)], env=env, capture_output=True, text=True,
+                             check=False,
                              timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.splitlines()[-1])
@@ -116,7 +117,8 @@ def test_keys_rate_reject_keep_favourite_undo_favourite(stills: Path, tmp_path: 
         ("KEY_RIGHT REPEAT", "still-0002.png"),                   # a held key: ignored
         ("KEY_RIGHT", "still-0003.png"), ("KEY_UP", "still-0004.png"),
         ("KEY_BACKSPACE", "still-0003.png"), ("KEY_F", "still-0004.png")]
-    assert steps[-1][4].split() == ["3", "/", "4", "rated", "·", "kept", "1", "·", "favourites", "1", "·", "rejected", "1"]
+    assert steps[-1][4].split() == ["3", "/", "4", "rated", "·", "kept", "1", "·",
+                                    "favourites", "1", "·", "rejected", "1"]
     assert steps[0][4].split()[:4] == ["0", "/", "4", "rated"]
     assert out["band"][0] > 180 and out["band"][1] < 40            # light text on the band
     assert out["closing"] == [False, True]                        # Q quits

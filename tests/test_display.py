@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import offscreen_or_skip
 
+from conftest import offscreen_or_skip
 from passersby.common.config import LookConfig
 from passersby.player.display import DisplayError, Offscreen
 from passersby.player.render.pipeline import Pipeline
@@ -122,14 +122,15 @@ def test_window_opens_renders_and_closes() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run(_window_command(), capture_output=True, text=True, timeout=120,
                          cwd=ROOT, env=env)
-    line = next((l for l in run.stdout.splitlines() if l.startswith("RESULT ")), None)
+    line = next((ln for ln in run.stdout.splitlines() if ln.startswith("RESULT ")), None)
     assert run.returncode == 0 and line, f"window script failed:\n{run.stdout}\n{run.stderr}"
     out = json.loads(line[len("RESULT "):])
     assert out["size"] == [320, 240] and out["max"] > 0 and out["open"]
     assert out["esc_closes"]
     size, centre, top_right = out["resized"]
     assert size == [400, 300] and centre > 0
-    assert top_right == [round(c * 255) for c in LookConfig().mat_color]   # mat reaches the new edge
+    # the mat reaches the new edge
+    assert top_right == [round(c * 255) for c in LookConfig().mat_color]
     assert out["fullscreen"][0] > 0
     assert out["two_windows"] == [0, 255, 0]
     assert "monitor index 7 is out of range: 1 monitor(s) found" in out["bad_monitor"]

@@ -18,7 +18,8 @@ def by_name(results: list[doctor.Check]) -> dict[str, doctor.Check]:
 
 
 @pytest.fixture(scope="module")
-def healthy(tmp_path_factory: pytest.TempPathFactory, weights_root: Path) -> dict[str, doctor.Check]:
+def healthy(tmp_path_factory: pytest.TempPathFactory,
+            weights_root: Path) -> dict[str, doctor.Check]:
     state_dir = tmp_path_factory.mktemp("state")
     return by_name(doctor.run(None, str(state_dir)))
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from conftest import isolated, xvfb
-from passersby.common import bookmarks, config, state
 from passersby.cli import main as cli
-from passersby.player import instruments
+from passersby.common import bookmarks, config, state
 from passersby.generator.stream import Stream
+from passersby.player import instruments
 
 
 @isolated

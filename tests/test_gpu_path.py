@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import offscreen_or_skip
 
+from conftest import offscreen_or_skip
 from passersby.common import rng
 from passersby.generator import weights
 from passersby.generator.chain import Chain, prepare, to_uint8

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from passersby.common import config
-from passersby.player import tune
 from passersby.common.config import ConfigError
+from passersby.player import tune
 
 MAX_MSG = 1000
 

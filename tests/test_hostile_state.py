@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from passersby.common import config, state
-
 from test_state import make
 
 

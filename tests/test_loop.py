@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import offscreen_or_skip, xvfb
 
+from conftest import offscreen_or_skip, xvfb
 from passersby.common import config
 from passersby.common.frames import Frame, FrameQueue
 from passersby.player import loop, session

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from passersby.generator import audit
 from passersby.common import config, rng, state
 from passersby.common.novelty import NEAR_DUPLICATE, distance, fingerprint
+from passersby.generator import audit
 from passersby.generator.stream import Stream
 from passersby.generator.traversal import modes
 from passersby.generator.traversal.drift import DriftTraversal

@@ -9,9 +9,20 @@ from pathlib import Path
 import numpy as np
 
 from passersby.common import config, rng
-from passersby.common.novelty import (CODE_DIMS, MEMORY_FILE, NEAR_DUPLICATE, RECORD, REPEAT_BELOW,
-                               Memory, Novelty, code, distance, fingerprint, load_memory,
-                               save_memory)
+from passersby.common.novelty import (
+    CODE_DIMS,
+    MEMORY_FILE,
+    NEAR_DUPLICATE,
+    RECORD,
+    REPEAT_BELOW,
+    Memory,
+    Novelty,
+    code,
+    distance,
+    fingerprint,
+    load_memory,
+    save_memory,
+)
 from passersby.generator.stream import Stream
 
 

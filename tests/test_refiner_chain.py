@@ -19,20 +19,20 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import offscreen_or_skip, render_in_fresh_process
 from PIL import Image
 
-from passersby.common import messages
-from passersby.player import batch, session as worker
+from conftest import offscreen_or_skip, render_in_fresh_process
 from passersby.cli import main as cli
-from passersby.common import config, state
-from passersby.generator import weights
+from passersby.common import config, messages, state
 from passersby.common.bookmarks import Store
-from passersby.generator.chain import Chain, refiner_package
 from passersby.common.config import WeightsConfig
 from passersby.common.errors import UserError
 from passersby.common.frames import Frame, FrameQueue
+from passersby.generator import weights
+from passersby.generator.chain import Chain, refiner_package
 from passersby.generator.stream import Stream
+from passersby.player import batch
+from passersby.player import session as worker
 
 DEFAULT = WeightsConfig().refiner           # "met-refiner"
 ARGS = {"nf": 16, "blocks": 2, "nc": 3, "scale": 4, "size": 64}

@@ -12,8 +12,8 @@ from PIL import Image
 from conftest import assert_config_error
 from passersby.cli import main as cli
 from passersby.common import config, state
-from passersby.player import screens
 from passersby.common.config import LookConfig, WeightsConfig
+from passersby.player import screens
 from passersby.unit.hotplug import Assigner, DeskSlots, Monitor
 
 

@@ -8,8 +8,14 @@ from pathlib import Path
 import moderngl
 import pytest
 
-from passersby.player.render.shaders import (DEFAULT_SHADER_DIR, PASSES, ProgramCache, ShaderError,
-                                      ShaderSource, load_source)
+from passersby.player.render.shaders import (
+    DEFAULT_SHADER_DIR,
+    PASSES,
+    ProgramCache,
+    ShaderError,
+    ShaderSource,
+    load_source,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +46,7 @@ def _insert(path: Path, line_no: int, text: str) -> None:
 
 
 def _line_of(path: Path, needle: str) -> int:
-    return next(i for i, l in enumerate(path.read_text().splitlines(), 1) if needle in l)
+    return next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if needle in ln)
 
 
 def test_default_dir_is_the_repo_shaders() -> None:
@@ -81,7 +87,8 @@ def test_syntax_error_in_included_file(ctx: moderngl.Context, shader_dir: Path) 
 
 def test_missing_include_names_the_including_line(ctx: moderngl.Context, shader_dir: Path) -> None:
     _insert(shader_dir / "grade.frag", 3, '#include "lib/nope.glsl"')
-    with pytest.raises(ShaderError, match=r"grade\.frag:3: included file 'lib/nope\.glsl' not found"):
+    with pytest.raises(ShaderError,
+                       match=r"grade\.frag:3: included file 'lib/nope\.glsl' not found"):
         ProgramCache(ctx, shader_dir).get("grade")
 
 

@@ -15,16 +15,16 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
 import yaml
 
 from conftest import xvfb
-from passersby.player import screens
 from passersby.common import state
+from passersby.player import screens
 
 ROOT = Path(__file__).resolve().parents[1]
 W, H = 320, 240

@@ -27,7 +27,8 @@ def test_roundtrip_and_previous_generation(tmp_path: Path) -> None:
     assert (tmp_path / state.PREVIOUS).exists()
 
 
-@pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2], lambda b: b.replace(b'"step": 2', b'"step": 3'),
+@pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2],
+                                    lambda b: b.replace(b'"step": 2', b'"step": 3'),
                                     lambda b: b"", lambda b: b"\x00" * 50])
 def test_corrupt_current_falls_back_to_previous(tmp_path: Path, damage, caplog) -> None:  # type: ignore[no-untyped-def]
     s = state.Saver(tmp_path)

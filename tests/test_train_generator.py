@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from passersby.cli.main import main
 from passersby.generator import weights
 from passersby.generator.chain import Chain
-from passersby.cli.main import main
 from passersby.generator.models.dcgan import Generator
 from passersby.train import data, generator
 from passersby.train.generator import Recipe, TrainError, train

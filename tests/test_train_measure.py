@@ -102,7 +102,8 @@ def test_cli_prints_json_and_draws_the_closest_pairs(tmp_path: Path, weights_roo
     monkeypatch.setenv("PASSERSBY_WEIGHTS", str(weights_root))
     sheet = tmp_path / "pairs.png"
     assert main(["train", "measure", "--weights", "dcgan64-standin", "--data",
-                 str(tmp_path / "ds"), "--samples", "24", "--sheet", str(sheet), "--no-pretrained"]) == 0
+                 str(tmp_path / "ds"), "--samples", "24", "--sheet", str(sheet),
+                 "--no-pretrained"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["samples"] == 24 and figures["crops"] == 12
     assert set(figures["faces"]["generated"]) == {"haar", "eyes1", "eyes2"}

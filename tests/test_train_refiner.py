@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from passersby.generator import weights
 from passersby.cli.main import main
+from passersby.generator import weights
 from passersby.train import data, refiner
 from passersby.train.generator import TrainError
 

@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from passersby.generator import audit
 from passersby.common import config
+from passersby.generator import audit
 from passersby.generator.stream import Stream
 from passersby.generator.traversal.feedback import FeedbackTraversal, shell
 

@@ -15,9 +15,9 @@ import yaml
 
 from conftest import assert_config_error, offscreen_or_skip
 from passersby.common import config
-from passersby.player import screens
-from passersby.generator import taste
 from passersby.common.config import LookConfig, TraversalConfig
+from passersby.generator import taste
+from passersby.player import screens
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOK = dataclasses.replace(LookConfig(), grain=0.0, work_size=64)

@@ -11,8 +11,16 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from test_stage_window import LEFT, RIGHT, W, moving, set_monitors, start_player, wait_for, \
-    xdisplay  # noqa: F401  (xdisplay: the Xvfb fixture)
+from test_stage_window import (
+    LEFT,
+    RIGHT,
+    W,
+    moving,
+    set_monitors,
+    start_player,
+    wait_for,
+    xdisplay,  # noqa: F401  (xdisplay: the Xvfb fixture)
+)
 
 
 def portrait_box(img: np.ndarray, x0: int) -> tuple[int, int]:

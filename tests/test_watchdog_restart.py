@@ -28,8 +28,8 @@ SEED = 0xBEEF
 
 def make_edition(folder: Path, weights_root: Path) -> state.State:
     """An edition whose saved place says: replay REPLAY steps before showing anything."""
-    from passersby.generator import audit
     from passersby.common import config
+    from passersby.generator import audit
     from passersby.generator.chain import Chain
 
     chain = Chain.load(weights_root, "met64", "met64-encoder", "cpu")

@@ -59,7 +59,8 @@ def test_manifest_records_provenance_and_licence(weights_root: Path) -> None:
 
 def test_missing_file_names_file_and_fix(copy: Path) -> None:
     (copy / GEN / "model.safetensors").unlink()
-    with pytest.raises(WeightsError, match=r"model.safetensors: weights file missing.*weights fetch"):
+    with pytest.raises(WeightsError,
+                       match=r"model.safetensors: weights file missing.*weights fetch"):
         weights.load_module(copy, GEN, "generator")
 
 

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from passersby.common import config, messages, state
-from passersby.generator import process
-from passersby.player import session as worker
 from passersby.common.errors import UserError
 from passersby.common.frames import Frame, FrameQueue
+from passersby.generator import process
 from passersby.generator.traversal.feedback import StepInfo
+from passersby.player import session as worker
 
 
 def cfg(**stream) -> config.Config:  # type: ignore[no-untyped-def]

@@ -38,7 +38,8 @@ def seed(text: str) -> int:
 
 
 def add_config(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--config", help="YAML file over the defaults (see passersby/common/defaults.yaml)")
+    sp.add_argument("--config",
+                    help="YAML file over the defaults (see passersby/common/defaults.yaml)")
 
 
 def add_common(sp: argparse.ArgumentParser, state: bool = True) -> None:

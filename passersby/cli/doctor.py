@@ -14,9 +14,10 @@ import logging
 import os
 import shutil
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from passersby.common import config
 
@@ -171,8 +172,8 @@ def check_displays(ctx: Context, env: dict[str, str] | None = None,
 
 
 def check_weights(ctx: Context) -> Check:
-    from passersby.player import screens
     from passersby.generator import weights
+    from passersby.player import screens
 
     wanted: dict[Path, list[str]] = {}       # every screen's weights (screens may differ)
     absent: list[str] = []                   # the default refiner, not made yet: plays without

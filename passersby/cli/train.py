@@ -14,6 +14,7 @@ from pathlib import Path
 
 from passersby.cli import args as a
 
+
 def _hours(text: str) -> float:
     """--stream-hours: a finite number of hours in (0, 1000]."""
     value = a.number(text)
@@ -354,7 +355,8 @@ def flags_measure(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--stream-hours", dest="stream_hours", type=_hours, default=None,
                     help="instead: distinct sitters in H hours of the live stream (the "
                          "config's traversal; one keyframe every 5 s) against as many "
-                         "independent samples (train/sitters.py); with --data, as many crops for scale")
+                         "independent samples (train/sitters.py); with --data, as many "
+                         "crops for scale")
     _machine(sp, threads="torch CPU threads (default 0: one)")
 
 

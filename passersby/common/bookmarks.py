@@ -79,7 +79,7 @@ class Store:
                                 "folder is writable, or pass another --state") from e
 
     @classmethod
-    def in_folder(cls, folder: Path) -> "Store":
+    def in_folder(cls, folder: Path) -> Store:
         return cls(folder / FILE)
 
     def add(self, bm: Bookmark) -> Bookmark:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from passersby.common import yamlsafe
 from passersby.common.errors import UserError
 from passersby.common.yamlsafe import short

@@ -16,9 +16,9 @@ import hashlib
 import json
 import logging
 import os
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 

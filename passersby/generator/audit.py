@@ -24,17 +24,17 @@ import importlib.util
 import resource
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from passersby.generator import faces
 from passersby.common import rng, state
-from passersby.common.errors import UserError
-from passersby.generator.chain import Chain, to_uint8
 from passersby.common.config import Config
+from passersby.common.errors import UserError
 from passersby.common.novelty import MEMORY_FILE, NEAR_DUPLICATE, fingerprint, thumbnail
+from passersby.generator import faces
+from passersby.generator.chain import Chain, to_uint8
 from passersby.generator.stream import Keeper, Stream
 from passersby.generator.traversal.modes import likeness_window
 

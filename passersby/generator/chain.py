@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from passersby.generator import weights
 from passersby.common.config import WeightsConfig
 from passersby.common.errors import UserError
+from passersby.generator import weights
 
 log = logging.getLogger(__name__)
 REFINE_CPU_BATCH = 1   # images per refiner pass on the CPU (see Chain.refine)
@@ -127,7 +127,7 @@ class Chain:
         return str(self.refiner_manifest.get("name", "?")) if self.refiner_manifest else ""
 
     @classmethod
-    def from_config(cls, w: WeightsConfig, device: str = "auto") -> "Chain":
+    def from_config(cls, w: WeightsConfig, device: str = "auto") -> Chain:
         """The chain a config's `weights:` asks for (the refiner: see refiner_package)."""
         root = weights.weights_dir(w.dir)
         return cls.load(root, w.generator, w.encoder or None, device,
@@ -136,7 +136,7 @@ class Chain:
     @classmethod
     def load(cls, root: Path, generator: str, encoder: str | None,
              device: str = "auto", half: bool | None = None,
-             refiner: str | None = None) -> "Chain":
+             refiner: str | None = None) -> Chain:
         """Load the packages; the encoder must have been trained against this generator.
 
         `half`: float16 generator and refiner; None picks it on CUDA only (default_half).

@@ -22,8 +22,19 @@ from typing import Any
 from passersby.common import state
 from passersby.common.config import Config
 from passersby.common.errors import UserError
-from passersby.common.messages import (Alive, Command, Failed, Fatal, Figures, Hello, Keyframe,
-                                       Move, Picker, Pin, Retune)
+from passersby.common.messages import (
+    Alive,
+    Command,
+    Failed,
+    Fatal,
+    Figures,
+    Hello,
+    Keyframe,
+    Move,
+    Picker,
+    Pin,
+    Retune,
+)
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 from passersby.common import rng, state
-from passersby.generator import taste
-from passersby.generator.chain import Chain, to_uint8
 from passersby.common.config import TraversalConfig
 from passersby.common.frames import Frame
 from passersby.common.novelty import Novelty
+from passersby.generator import taste
+from passersby.generator.chain import Chain, to_uint8
 from passersby.generator.traversal import modes, transform
 from passersby.generator.traversal.base import StepInfo
 from passersby.generator.traversal.journey import JourneyTraversal

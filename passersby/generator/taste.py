@@ -94,7 +94,8 @@ def load(path: str | Path, nz: int | None = None,
                            json.loads(str(d["meta"])))
     except FileNotFoundError:
         raise TasteError(f"traversal.taste_model = {path}: no such file; train a taste model "
-                         f"from your ratings (passersby.generator.taste.train(latents, ratings).save("
+                         f"from your ratings (passersby.generator.taste.train(latents, ratings)"
+                         f".save("
                          f"path)) {FIX}") from None
     except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as e:
         raise TasteError(f"traversal.taste_model = {path}: not a usable taste model ({e}); "

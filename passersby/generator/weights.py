@@ -24,10 +24,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from passersby.generator import models
 from passersby.common.config import WeightsConfig
 from passersby.common.errors import UserError
 from passersby.common.yamlsafe import short
+from passersby.generator import models
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,8 @@ def load_module(root: Path, name: str, kind: str) -> tuple[nn.Module, dict]:
     tensors, manifest = load_tensors(root, name)
     if manifest.get("kind") != kind:
         raise WeightsError(f"{root / name / MANIFEST_FILE}: package kind is "
-                           f"{short(manifest.get('kind'))}, expected {kind!r}; check weights.{kind} "
+                           f"{short(manifest.get('kind'))}, expected {kind!r}; check "
+                           f"weights.{kind} "
                            f"in the config")
     try:
         _check_shapes(manifest, tensors)  # on the meta device: huge args cost nothing
@@ -209,7 +210,8 @@ def load_module(root: Path, name: str, kind: str) -> tuple[nn.Module, dict]:
     except (KeyError, ValueError, RuntimeError, TypeError, AttributeError, OverflowError,
             ZeroDivisionError) as e:
         raise WeightsError(f"{root / name}: weights do not fit architecture "
-                           f"{short(manifest.get('arch'))} ({str(e)[:300]}); {_fix_for(name, manifest)}"
+                           f"{short(manifest.get('arch'))} ({str(e)[:300]}); "
+                           f"{_fix_for(name, manifest)}"
                            ) from None
     return module.eval(), manifest
 

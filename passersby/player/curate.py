@@ -23,8 +23,8 @@ import numpy as np
 
 from passersby.common import bookmarks, state
 from passersby.common.bookmarks import Store
-from passersby.player.display import Window
 from passersby.common.errors import UserError
+from passersby.player.display import Window
 
 log = logging.getLogger(__name__)
 

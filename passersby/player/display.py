@@ -8,8 +8,9 @@ from __future__ import annotations
 import collections
 import logging
 import warnings
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 
 import moderngl
 import numpy as np

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from passersby.common import bookmarks, messages
-from passersby.player import loop, tune
 from passersby.common.errors import UserError
+from passersby.player import loop, tune
 
 if TYPE_CHECKING:
     from passersby.player.stage import Screen, Stage
@@ -63,7 +63,7 @@ class Instruments(loop.Hook):
     def window_opened(self, window: Any) -> None:
         window.listen = True
 
-    def after_picture(self, screen: "Screen") -> None:
+    def after_picture(self, screen: Screen) -> None:
         """The picture is drawn, the overlay not yet: capture and record here."""
         if screen.window is None:
             return
@@ -79,7 +79,7 @@ class Instruments(loop.Hook):
         if self.visible:
             self._draw_overlay(screen)
 
-    def tick(self, stage: "Stage") -> None:
+    def tick(self, stage: Stage) -> None:
         """Once per loop: keys, OSC, the config file, the shaders, the figures."""
         self._count(stage)
         for screen in stage.screens:
@@ -114,7 +114,7 @@ class Instruments(loop.Hook):
             self.store.close()
 
     # -- the rest --------------------------------------------------------------------
-    def _apply(self, stage: "Stage") -> None:
+    def _apply(self, stage: Stage) -> None:
         """Push the tuned configuration to every screen: the look here, the walk to its
         generator process. What needs a restart (screens, weights, rates) says so."""
         from passersby.player.screens import plans
@@ -135,9 +135,10 @@ class Instruments(loop.Hook):
             if plan.cfg.traversal != screen.plan.cfg.traversal and screen.session is not None:
                 screen.session.producer.retune(plan.cfg.traversal)
             keep = {"stream": screen.plan.cfg.stream, "weights": screen.plan.cfg.weights}
-            screen.plan = dataclasses.replace(screen.plan, cfg=dataclasses.replace(plan.cfg, **keep))
+            screen.plan = dataclasses.replace(screen.plan,
+                                              cfg=dataclasses.replace(plan.cfg, **keep))
 
-    def _key(self, stage: "Stage", screen: "Screen", key: int, mods: int) -> None:
+    def _key(self, stage: Stage, screen: Screen, key: int, mods: int) -> None:
         import glfw
 
         big = 5 if mods & glfw.MOD_SHIFT else 1
@@ -180,7 +181,7 @@ class Instruments(loop.Hook):
             else:
                 self._stop_recording()
 
-    def _here(self, screen: "Screen", kind: str) -> bookmarks.Bookmark | None:
+    def _here(self, screen: Screen, kind: str) -> bookmarks.Bookmark | None:
         """A bookmark of the picture on `screen` (not yet stored)."""
         if screen.shown is None or screen.session is None or screen.session.producer.info is None:
             self._say("nothing to keep yet: the stream is loading")
@@ -190,7 +191,7 @@ class Instruments(loop.Hook):
                                   bookmarks.config_digest(screen.plan.cfg), kind=kind,
                                   traversal={"mode": screen.plan.cfg.traversal.mode})
 
-    def _bookmark(self, screen: "Screen", kind: str) -> None:
+    def _bookmark(self, screen: Screen, kind: str) -> None:
         bm = self._here(screen, kind)
         if bm is None:
             return
@@ -202,7 +203,7 @@ class Instruments(loop.Hook):
         except UserError as e:
             self._say(str(e))
 
-    def _capture(self, screen: "Screen") -> None:
+    def _capture(self, screen: Screen) -> None:
         from passersby.player.batch import write_png
 
         bm = self._here(screen, "capture")
@@ -222,7 +223,7 @@ class Instruments(loop.Hook):
         except (OSError, UserError) as e:
             self._say(f"capture failed: {e}")
 
-    def _start_recording(self, screen: "Screen") -> None:
+    def _start_recording(self, screen: Screen) -> None:
         from passersby.player.video import open_writer
 
         if screen.window is None:
@@ -247,7 +248,7 @@ class Instruments(loop.Hook):
             except (OSError, UserError) as e:
                 self._say(f"recording failed: {e}")
 
-    def _count(self, stage: "Stage") -> None:
+    def _count(self, stage: Stage) -> None:
         self._frames += 1
         now = time.perf_counter()
         for i, s in enumerate(stage.screens):
@@ -266,7 +267,7 @@ class Instruments(loop.Hook):
         log.info("%s", text)
         self.notice, self.notice_until = text, time.perf_counter() + seconds
 
-    def _draw_overlay(self, screen: "Screen") -> None:
+    def _draw_overlay(self, screen: Screen) -> None:
         from passersby.player.render.overlay import Overlay
 
         window = screen.window
@@ -280,7 +281,7 @@ class Instruments(loop.Hook):
         overlay.set_text(lines, highlight, error)
         overlay.draw(window.fbo)
 
-    def _lines(self, screen: "Screen") -> tuple[list[str], int]:
+    def _lines(self, screen: Screen) -> tuple[list[str], int]:
         i = screen.plan.index
         session = screen.session
         fig = session.producer.figures if session is not None else messages.Figures()

@@ -22,7 +22,8 @@ policy and the hook that keeps the pictures.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 
 class Clock(Protocol):

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 from passersby.common import rng, state
 from passersby.common.config import Config, ScreenConfig

@@ -16,21 +16,33 @@ import logging
 import multiprocessing as mp
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from passersby.common.config import Config
 from passersby.common.errors import UserError
 from passersby.common.frames import Frame, FrameQueue
-from passersby.common.messages import (Alive, Command, Failed, Fatal, Figures, Hello, Keyframe,
-                                       Picker, Pin, Retune, child_entry)
+from passersby.common.messages import (
+    Alive,
+    Command,
+    Failed,
+    Fatal,
+    Figures,
+    Hello,
+    Keyframe,
+    Picker,
+    Pin,
+    Retune,
+    child_entry,
+)
 
 if TYPE_CHECKING:
     from passersby.player.loop import Hook
 
 log = logging.getLogger(__name__)
-_workers: "set[Worker]" = set()  # running ones, told at exit that their end is expected
+_workers: set[Worker] = set()  # running ones, told at exit that their end is expected
 
 
 @atexit.register
@@ -87,7 +99,7 @@ class Worker:
         self._thread = threading.Thread(target=self._run, name="passersby-worker", daemon=True)
 
     # -- the parent's side -------------------------------------------------------------
-    def start(self) -> "Worker":
+    def start(self) -> Worker:
         _workers.add(self)
         self._spawn()
         self._thread.start()
@@ -269,7 +281,8 @@ class Session:
 
 
 def open_session(cfg: Config, state_dir: Path | None, live: bool,
-                 pinned: bool = False, stills: tuple[int | None, int | None] | None = None) -> Session:
+                 pinned: bool = False,
+                 stills: tuple[int | None, int | None] | None = None) -> Session:
     """Start the generator process (torch, the weights, the edition and its place) and
     wait until it has loaded; its start-up error (bad weights, bad config) is raised
     here. This process never imports torch: the window shows a picture meanwhile.

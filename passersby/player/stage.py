@@ -27,20 +27,21 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from passersby.unit import boot, watchdog
 from passersby.common.config import Config
 from passersby.common.errors import UserError
 from passersby.common.frames import Frame
-from passersby.unit.hotplug import Assigner, Change, DeskSlots, MonitorSource
 from passersby.player import loop
 from passersby.player.morph import Morph
 from passersby.player.quitguard import QuitGuard
 from passersby.player.screens import Plan, plans
+from passersby.unit import boot, watchdog
+from passersby.unit.hotplug import Assigner, Change, DeskSlots, MonitorSource
 
 if TYPE_CHECKING:
     from passersby.player.session import Session

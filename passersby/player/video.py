@@ -7,9 +7,10 @@ bad path fails before hours of rendering, not after.
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
 from pathlib import Path
 from types import TracebackType
-from typing import Generator, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -37,7 +38,8 @@ def _check_frame(frame: np.ndarray, size: tuple[int, int] | None, dest: Path) ->
     ok = (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3
           and frame.shape[2] == 3 and (size is None or frame.shape[:2] == (size[1], size[0])))
     if not ok:
-        got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        got = (f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray)
+               else type(frame).__name__)
         want = f"({size[1]}, {size[0]}, 3)" if size else "(H, W, 3)"
         raise VideoError(f"{dest}: frame must be uint8 of shape {want}, got {got}")
 
@@ -60,7 +62,7 @@ class Mp4Writer(_Closing):
     """H.264 (libx264, yuv420p) MP4 through imageio-ffmpeg's bundled ffmpeg."""
 
     def __init__(self, path: str | Path, size: tuple[int, int], fps: float) -> None:
-        import imageio_ffmpeg   # imported here: importing passersby.player.video stays cheap
+        import imageio_ffmpeg  # imported here: importing passersby.player.video stays cheap
 
         self.path = Path(path)
         self.size = (int(size[0]), int(size[1]))

@@ -127,7 +127,8 @@ def _outside(quad: np.ndarray, w: int, h: int) -> float:
     t = np.linspace(0.0, 1.0, 33)
     a, b = np.meshgrid(t, t)
     tl, bl, br, tr = quad
-    pts = (tl[None, None] * ((1 - a) * (1 - b))[..., None] + tr[None, None] * (a * (1 - b))[..., None]
+    pts = (tl[None, None] * ((1 - a) * (1 - b))[..., None]
+           + tr[None, None] * (a * (1 - b))[..., None]
            + bl[None, None] * ((1 - a) * b)[..., None] + br[None, None] * (a * b)[..., None])
     inside = (pts[..., 0] >= 0) & (pts[..., 0] <= w) & (pts[..., 1] >= 0) & (pts[..., 1] <= h)
     return float(1.0 - inside.mean())

@@ -14,15 +14,15 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from passersby.generator import weights
 from passersby.common.config import TransformConfig
+from passersby.generator import weights
 from passersby.generator.models.encoder import Encoder
 from passersby.generator.traversal import transform
 from passersby.train.options import flag

@@ -54,9 +54,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from passersby.generator import models, weights
 from passersby.common.errors import UserError
 from passersby.common.folders import writable_folder
+from passersby.generator import models, weights
 from passersby.train import data
 from passersby.train.options import flag
 

@@ -34,9 +34,16 @@ from torch import nn
 
 from passersby.generator import models, weights
 from passersby.train import data
+from passersby.train.generator import (
+    TrainError,
+    _resume,
+    _save_checkpoint,
+    check_budget,
+    pack,
+    run_folder,
+    unpack,
+)
 from passersby.train.options import flag
-from passersby.train.generator import (TrainError, _resume, _save_checkpoint, check_budget,
-                                       pack, run_folder, unpack)
 
 log = logging.getLogger(__name__)
 

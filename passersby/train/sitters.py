@@ -14,8 +14,8 @@ novelty and taste), G's picture (the refiner paints the portrait, not who it is)
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

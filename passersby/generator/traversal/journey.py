@@ -24,7 +24,15 @@ import math
 import numpy as np
 
 from passersby.common.config import TraversalConfig
-from passersby.generator.traversal.base import LEAP_RHO, Chooser, StepInfo, Traversal, pick, shell, unit
+from passersby.generator.traversal.base import (
+    LEAP_RHO,
+    Chooser,
+    StepInfo,
+    Traversal,
+    pick,
+    shell,
+    unit,
+)
 from passersby.generator.traversal.feedback import FeedbackTraversal
 
 

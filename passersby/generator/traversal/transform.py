@@ -10,7 +10,8 @@ from passersby.common.config import TransformConfig
 
 
 def apply(images: torch.Tensor, t: TransformConfig) -> torch.Tensor:
-    """images [N,3,S,S] f32 -1..1 -> same shape: zoom/rotate/shift (reflect-padded), mirror, blur."""
+    """images [N,3,S,S] f32 -1..1 -> same shape: zoom/rotate/shift (reflect-padded),
+    mirror, blur."""
     x = images
     if t.zoom != 1 or t.rotate_degrees or t.shift_x or t.shift_y:
         a = math.radians(t.rotate_degrees)

@@ -8,7 +8,8 @@ convention), so a landscape panel hung upright with its top edge on the left
 from __future__ import annotations
 
 
-def orientation(rotate: int, size: tuple[int, int]) -> tuple[tuple[float, ...], tuple[float, float]]:
+def orientation(rotate: int,
+                size: tuple[int, int]) -> tuple[tuple[float, ...], tuple[float, float]]:
     """Physical framebuffer pixel -> upright picture pixel, for a picture turned `rotate`
     degrees clockwise in a framebuffer of `size`: (mat2 column-major, offset)."""
     w, h = size

@@ -109,8 +109,9 @@ def _read(path: Path, origin: str | None) -> str:
                           f"{e.byte:#04x}); is a binary file saved in its place?") from None
     if len(raw) > MAX_SHADER_BYTES or "\x00" in text:
         raise ShaderError(f"{where}{_display_path(path)}: "
-                          f"{'larger than 1 MiB' if len(raw) > MAX_SHADER_BYTES else 'holds NUL bytes'}"
-                          f"; a shader is GLSL text")
+                          + ("larger than 1 MiB" if len(raw) > MAX_SHADER_BYTES
+                             else "holds NUL bytes")
+                          + "; a shader is GLSL text")
     return text
 
 
