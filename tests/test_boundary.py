@@ -120,3 +120,38 @@ def test_the_player_process_never_imports_torch(tmp_path) -> None:  # type: igno
                                   "{'seconds': 1.0, 'fps': 8.0, 'size': [64, 64]}}",
                                   tmp_path / "out")
     assert out.stdout.split() == ["False"] and len(list((tmp_path / "out").glob("*.png"))) == 8
+
+
+def test_the_live_window_never_imports_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The same run-time check on the windowed path: the player plays a real glfw window
+    (under Xvfb) until a keyframe from the generator process is on screen, then quits on
+    SIGTERM as under systemd, and says whether torch was imported."""
+    import os
+    import signal
+    import time
+
+    from conftest import xvfb
+
+    code = ("import logging, sys; from pathlib import Path; from passersby.common import "
+            "config; from passersby.player import stage\n"
+            "logging.basicConfig(level=logging.INFO)\n"
+            "cfg = config.load(None, {'stream': {'threads': 1, 'seed': 1}, "
+            "'display': {'window_size': [160, 200]}})\n"
+            f"figures = stage.run(cfg, Path({str(tmp_path)!r}), True, max_seconds=240.0)\n"
+            "print('step', figures['step'])\n"
+            "print('torch', 'torch' in sys.modules)")
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with xvfb("320x240x24") as display, open(out, "w") as o, open(err, "w") as e:
+        # files, not pipes: the generator child inherits them and may outlive the player
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=o, stderr=e,
+                                env={**os.environ, "DISPLAY": display})
+        deadline = time.monotonic() + 180
+        while "live stream" not in err.read_text() and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+    assert rc == 0, err.read_text()[-2000:]
+    lines = dict(line.split() for line in out.read_text().splitlines() if line.count(" ") == 1)
+    assert lines["torch"] == "False"
+    assert int(lines["step"]) >= 0, err.read_text()[-2000:]   # a keyframe was shown
