@@ -9,6 +9,7 @@ import pytest
 from passersby.common import config
 from passersby.generator import audit
 from passersby.generator.stream import Stream
+from passersby.generator.traversal import modes
 from passersby.generator.traversal.feedback import FeedbackTraversal, shell
 
 STEPS = 400
@@ -63,8 +64,8 @@ def test_walk_keeps_the_prior_and_feedback_is_a_weak_drift() -> None:
     # and is pulled toward the reading without becoming it
     cos = float(z @ target / (np.linalg.norm(z) * 10))
     assert 0.1 < cos < 0.95, cos
-    drift = FeedbackTraversal(dataclasses.replace(cfg, mode="drift"), 4.0)
-    assert drift.beta == 0
+    drift = modes.make(dataclasses.replace(cfg, mode="drift"), 4.0)   # the drift mode
+    assert drift.name == "drift" and drift.beta == 0                  # never reads E
 
 
 def test_state_from_other_weights_is_detected(chain, caplog) -> None:  # type: ignore[no-untyped-def]
