@@ -5,7 +5,7 @@ Inference is made fast once, at load (bench/chain_peak.py measures what pays):
 BatchNorm layers are folded into the convolution before them (exact up to float
 rounding); on CUDA activations run channels_last (the tensor cores' layout) and
 the generator runs in float16 where it holds quality (`half`, checked against
-float32 by tests/test_gpu_path.py; the refiner likewise). The live stream is a
+float32 by tests/generator/test_gpu_path.py; the refiner likewise). The live stream is a
 feedback loop, so it is sequential (batch 1); `generate_batch` serves the batched
 users (audits, overnight renders, one stream per screen).
 

@@ -9,7 +9,7 @@ projected on the sphere's tangent space, integrated by leapfrog (kick-drift-kick
 `substeps` per keyframe) with the drift renormalising x_i onto the sphere and
 transporting v_i to the new tangent space (speed kept): the bodies never leave
 the shell. Three or more bodies under mutual attraction are chaotic (a difference
-of 1e-7 grows to order 1 in a few minutes: tests/test_modes.py). Once per keyframe
+of 1e-7 grows to order 1 in a few minutes: tests/generator/test_modes.py). Once per keyframe
 the directions are turned a little and the energy is held,
 
     v_i <- |v_i| unit(gamma unit(v_i) + sqrt(1 - gamma^2) unit(tangent(xi_i))),

@@ -32,7 +32,7 @@ def _start(tmp_path: Path, grace: float, busy: float) -> tuple[subprocess.Popen,
     mark = tmp_path / "mark.txt"
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(mark), str(grace), str(busy)],
                              stdout=subprocess.PIPE, text=True,
-                             cwd=Path(__file__).resolve().parents[1])
+                             cwd=Path(__file__).resolve().parents[2])
     assert child.stdout is not None and child.stdout.readline().strip() == "ready"
     return child, mark
 

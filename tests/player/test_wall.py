@@ -19,7 +19,7 @@ from passersby.common.config import LookConfig, TraversalConfig
 from passersby.generator import taste
 from passersby.player import screens
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOOK = dataclasses.replace(LookConfig(), grain=0.0, work_size=64)
 W, H = 120, 150
 

@@ -27,7 +27,7 @@ from passersby.player import session as worker
 
 def cfg(**stream) -> config.Config:  # type: ignore[no-untyped-def]
     """The 64 px world, refiner off whether or not its package is made (the refiner
-    through the pipe: tests/test_refiner_chain.py)."""
+    through the pipe: tests/generator/test_refiner_chain.py)."""
     return config.load(None, {"stream": {"threads": 1, "save_seconds": 1.0, **stream},
                               "weights": {"refiner": None}})
 

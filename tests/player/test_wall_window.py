@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-
 from test_stage_window import (
     LEFT,
     RIGHT,

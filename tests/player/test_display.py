@@ -18,7 +18,7 @@ from passersby.common.config import LookConfig
 from passersby.player.display import DisplayError, Offscreen
 from passersby.player.render.pipeline import Pipeline
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

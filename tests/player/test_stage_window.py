@@ -26,7 +26,7 @@ from conftest import xvfb
 from passersby.common import state
 from passersby.player import screens
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 W, H = 320, 240
 LEFT, RIGHT = ["L", 0, 0, W, H], ["R", W, 0, W, H]
 

@@ -163,6 +163,6 @@ def test_audit_in_a_player_only_install_names_the_extra(capsys, monkeypatch) -> 
     rc, out = run(capsys, "audit", "--steps", "10")
     assert rc == 2 and "Traceback" not in out, out
     assert "scipy>=1.10" in out and "[audit] extra" in out and "pip install" in out, out
-    with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as f:
+    with open(Path(__file__).resolve().parents[2] / "pyproject.toml", "rb") as f:
         extra = tomllib.load(f)["project"]["optional-dependencies"]["audit"]
     assert sorted(req for _, req in audit.NEEDS) == sorted(extra)   # the message's names

@@ -50,7 +50,7 @@ def _line_of(path: Path, needle: str) -> int:
 
 
 def test_default_dir_is_the_repo_shaders() -> None:
-    assert DEFAULT_SHADER_DIR == Path(__file__).resolve().parents[1] / "shaders"
+    assert DEFAULT_SHADER_DIR == Path(__file__).resolve().parents[2] / "shaders"
     assert (DEFAULT_SHADER_DIR / "fullscreen.vert").is_file()
 
 

@@ -13,7 +13,7 @@ from passersby.common import config
 from passersby.generator import taste
 from passersby.generator.stream import Stream
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("bench_taste", ROOT / "bench" / "taste.py")
 bench_taste = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
 spec.loader.exec_module(bench_taste)  # type: ignore[union-attr]

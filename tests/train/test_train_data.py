@@ -17,7 +17,7 @@ from passersby.generator.faces import has_face
 from passersby.train import data
 
 # the workplace's shared Met portraits (../shared next to the repository), or $PASSERSBY_MET_IMAGES
-MET = Path(os.environ.get("PASSERSBY_MET_IMAGES", Path(__file__).resolve().parents[2] / "shared"
+MET = Path(os.environ.get("PASSERSBY_MET_IMAGES", Path(__file__).resolve().parents[3] / "shared"
                           / "datasets" / "met-portraits" / "images"))
 # four portraits with one clear face each (checked by eye on the contact sheet)
 HAAR = data.CropRecipe(align=False)

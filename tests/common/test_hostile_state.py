@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_state import make
 
 from passersby.common import config, state
-from test_state import make
 
 
 def resign(path: Path, **fields: object) -> None:

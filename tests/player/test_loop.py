@@ -95,7 +95,7 @@ WINDOW_SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
     import numpy as np
-    sys.path.insert(0, sys.argv[1])
+    sys.path[:0] = [sys.argv[1], str(Path(sys.argv[1]).parent)]   # tests/player, tests
     import test_loop
     from passersby.player.display import Window
 
