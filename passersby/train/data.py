@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from passersby.common import png
 from passersby.common.errors import UserError
 from passersby.train.options import flag
 
@@ -116,8 +117,10 @@ def read_rgb(path: Path) -> np.ndarray | None:
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
+    """[H,W,3] uint8 -> PNG through the one writer (common/png.py: atomic, not fsync'd:
+    a dataset is re-made by its command)."""
     try:
-        Image.fromarray(rgb).save(path, format="PNG")
+        png.write_png(path, rgb, fsync=False)
     except OSError as e:
         raise DataError(f"{path}: could not write the PNG ({e}); check free space and "
                         f"permissions") from None
