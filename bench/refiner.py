@@ -7,8 +7,10 @@
   on a noisy machine. Torch CPU threads as the generator process sets them
   (passersby.generator.process.threads: `stream.threads`, 0 = cores // 2), unless --threads.
 - the live stream (Stream.next_frame: G, transform, E, traversal, novelty, uint8
-  frame; the refined frame too with R) at batch 1, keyframes/s without and with R,
-  interleaved blocks; the player needs stream.keyframes_per_second (4/s).
+  frame; the refined frame too with R) at batch 1, keyframes/s without R, with R, and
+  with R and the sitter memory (weights.identity: one identity reading in two
+  keyframes), as the player runs it; interleaved blocks; the player needs
+  stream.keyframes_per_second (4/s).
 - the same on CUDA (float16, as the chain runs there) when torch sees a GPU.
 - the GL side (unless --no-gl, needs EGL): ms per displayed frame of the default
   look at 1280x720, 60 fps display, 4 keyframes/s (upload + painting amortised) for
@@ -109,24 +111,34 @@ def per_keyframe(on: Any, reps: int) -> list[dict[str, Any]]:
     return rows
 
 
-def stream_rates(off: Any, on: Any, blocks: int, per_block: int = 20) -> tuple[float, float]:
-    """Live keyframes/s (Stream.next_frame, batch 1) without and with R, interleaved."""
+def stream_rates(chains: list[Any], blocks: int, per_block: int = 20) -> list[float]:
+    """Live keyframes/s (Stream.next_frame, batch 1) of each chain, interleaved."""
     import torch
 
     from passersby.common.config import TraversalConfig
     from passersby.generator.stream import Stream
 
-    streams = [Stream(c, TraversalConfig(), 4.0, seed=1) for c in (off, on)]
+    streams = [Stream(c, TraversalConfig(), 4.0, seed=1) for c in chains]
     for s in streams:
         for _ in range(3):
             s.next_frame()
-    spent = [0.0, 0.0]
+    spent = [0.0] * len(streams)
     for _ in range(blocks):
         for i, s in enumerate(streams):
             spent[i] += _timed(torch, s.chain.device,
                                lambda s=s: [s.next_frame() for _ in range(per_block)])
-    n = blocks * per_block
-    return n / spent[0], n / spent[1]
+    return [blocks * per_block / t for t in spent]
+
+
+def with_identity(cfg: Any, chain: Any) -> tuple[Any, str]:
+    """The chain with the sitter memory's reader (weights.identity), as the player runs it."""
+    from passersby.generator.chain import identity_reader, optional_package
+    from passersby.generator.weights import weights_dir
+
+    name = optional_package(weights_dir(cfg.weights.dir), cfg.weights.identity, "identity")
+    if name is None:
+        return chain, "off (weights.identity null or not installed)"
+    return dataclasses.replace(chain, identity=identity_reader(name)), name
 
 
 def gl_rows(frames: int) -> list[dict[str, Any]]:
@@ -158,18 +170,20 @@ def measure(args: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
     off, on, what = chains(cfg, "cpu")
     rows = per_keyframe(on, args.reps)
-    without, with_r = stream_rates(off, on, args.reps)
+    full, identity = with_identity(cfg, on)
+    without, with_r, with_all = stream_rates([off, on, full], args.reps)
     extra: dict[str, Any] = {
         "refiner": what, "threads": torch.get_num_threads(),
         "R_mflop_per_kf": chain_peak.count_flops(torch, on.refiner,
                                                  torch.randn(1, 3, on.size, on.size)) / 1e6,
         "stream_kf_s_without_R": without, "stream_kf_s_with_R": with_r,
+        "identity": identity, "stream_kf_s_with_R_and_sitters": with_all,
         "needed_kf_s": cfg.stream.keyframes_per_second}
     if torch.cuda.is_available():
         goff, gon, _ = chains(cfg, "cuda")
         rows += per_keyframe(gon, args.reps)
         extra["cuda_stream_kf_s_without_R"], extra["cuda_stream_kf_s_with_R"] = \
-            stream_rates(goff, gon, args.reps)
+            stream_rates([goff, gon], args.reps)
         extra["cuda_device"] = torch.cuda.get_device_name(0)
     else:
         extra["cuda"] = "not measured: torch sees no CUDA device"

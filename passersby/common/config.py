@@ -103,6 +103,7 @@ class WeightsConfig:
     generator: str = _f("met64")  # weight package name under the weights dir
     encoder: str = _f("met64-encoder")
     refiner: str | None = _f("met-refiner")
+    identity: str | None = _f("dlib-face-v1")  # who the sitter is, for the sitter memory
     dir: str | None = _f(None)  # weights directory; null = the project's weights/
 
 

@@ -1,33 +1,44 @@
 """Novelty memory: where the stream has been, so it goes elsewhere and never repeats.
 
-Two bounded parts (numpy only; < 16 MiB together, in memory and on disk):
+Three bounded parts (numpy only; < 24 MiB together, in memory and on disk):
 - visits: a 16-bit SimHash of the latent (signs of 16 fixed random projections)
   names one of 65,536 cones of latent space; a saturating uint16 count per cone
   remembers how often the stream passed there. Each step the traversal draws a
   few candidate noises and takes the one that lands in the least-visited cone
   (ties: the first, so an unvisited space is walked exactly like the plain prior).
-- sketch (Memory): a 48-byte code of every keyframe, up to CAPACITY of them. A new
-  keyframe whose code is close to that of one older than the likeness window is a
-  repeat (a fixed point, a limit cycle, or a place visited hours ago); the stream
-  drops it unseen and leaps away (stream.py, feedback.py).
+- the picture sketch (Memory, layout PICTURES): a 48-byte code of every keyframe, up
+  to 245,760 of them. A new keyframe whose code is close to that of one older than the
+  likeness window is a repeat (a fixed point, a limit cycle, or a place visited hours
+  ago); the stream drops it unseen and leaps away (stream.py, feedback.py).
+- the sitter sketch (Memory, layout SITTERS): who was on screen. The generator reads
+  the sitter of one keyframe in SITTER_EVERY_S seconds with an identity descriptor
+  (generator/identity.py: a face-recognition network, 128-d, two photos of one person
+  usually < 0.6 apart); a sitter closer than SITTER_REPEAT to one seen more than the
+  sitter window ago is a repeat, dropped and left like a repeated picture. The picture
+  sketch sees layout and lighting: the same sitter in another palette or light is far
+  from itself there (0.5-0.7 on the thumbnails), near here (calibrated in
+  bench/sitters.py; figures in its docstring).
 
-Perceptual measure (shared with the audit): 16x16 grey thumbnail, normalised to
-zero mean and unit contrast; distance = RMS difference (identical 0, unrelated
-faces ~1.2). NEAR_DUPLICATE = 0.12 is below the 1st percentile of the distance
-between two consecutive keyframes of the default stream (0.13 at 4 keyframes/s).
+Perceptual measure of the picture sketch (shared with the audit): 16x16 grey
+thumbnail, normalised to zero mean and unit contrast; distance = RMS difference
+(identical 0, unrelated faces ~1.2). NEAR_DUPLICATE = 0.12 is below the 1st
+percentile of the distance between two consecutive keyframes of the default stream
+(0.13 at 4 keyframes/s).
 
-The code is the fingerprint's 48 lowest-frequency 2-D DCT coefficients (an
+Its code is the fingerprint's 48 lowest-frequency 2-D DCT coefficients (an
 orthonormal basis, so the code distance never exceeds the fingerprint distance:
 every true near duplicate is caught; they hold ~90% of the thumbnails' variance),
 quantised to int8. Escaping below REPEAT_BELOW (the threshold plus a margin for
 the quantisation) may also drop a few keyframes that are merely close; that is the
-safe side.
+safe side. A sitter's code is its descriptor x 256, int8 (|component| < 0.5; the
+quantisation moves a distance by ~0.01).
 
-Capacity 245,760 codes = 17 h at 4 keyframes/s, all of them. When full, the older
-half is thinned to every other code, so the memory keeps all of the recent past and
-an ever sparser sample of the distant one (density ~ 1/age): bounded for years.
-On disk (MEMORY_FILE in the state folder) it is append-only between thinnings:
-~13 KB a minute, a rewrite of <= 14 MB every ~4 h once full (flash wears out).
+Bounded for years: when a sketch is full, its older half is thinned to every other
+code, so it keeps all of the recent past and an ever sparser sample of the distant
+one (density ~ 1/age). Pictures: 245,760 codes = 17 h at 4 keyframes/s before the
+first thinning, 13.8 MB; sitters: 65,536 codes = 18 h at one a second, 8.9 MB. On
+disk (PICTURES.file, SITTERS.file in the state folder) each is append-only between
+thinnings: ~13 KB + ~8 KB a minute, a rewrite every ~9 h once full (flash wears out).
 """
 from __future__ import annotations
 
@@ -36,6 +47,7 @@ import logging
 import math
 import os
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,12 +59,37 @@ NEAR_DUPLICATE = 0.12
 REPEAT_BELOW = NEAR_DUPLICATE + 0.01
 CODE_DIMS = 48
 CODE_SCALE = 8.0       # int8 code = round(DCT coefficient * CODE_SCALE); |coefficient| <= 16
-CAPACITY = 245_760
 CHUNK = 16_384         # rows per distance pass (cache-sized)
-MEMORY_FILE = "novelty.bin"
-MAGIC = b"PBYNOV01"
-RECORD = np.dtype([("step", "<i8"), ("code", "i1", (CODE_DIMS,))])
 HEADER = 16
+SITTER_EVERY_S = 0.5   # one sitter reading in this many seconds of display time
+SITTER_WINDOW_S = 10.0  # sitters closer in time than this are one morph, never a repeat
+SITTER_REPEAT = 0.25   # descriptor distance under which two sitters are one (bench/sitters.py)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a sketch holds and how it is written: codes of `dims` int8 (value x scale),
+    distances in the measure's own units (code distance / unit), its file and magic."""
+    file: str
+    magic: bytes
+    dims: int
+    scale: float
+    unit: float
+    capacity: int
+
+    @property
+    def record(self) -> np.dtype:
+        return np.dtype([("step", "<i8"), ("code", "i1", (self.dims,))])
+
+    def header(self) -> bytes:
+        return self.magic + np.array([self.dims, int(self.scale)], "<u2").tobytes() + bytes(4)
+
+
+PICTURES = Layout("novelty.bin", b"PBYNOV01", CODE_DIMS, CODE_SCALE, CODE_SCALE * 16, 245_760)
+SITTERS = Layout("sitters.bin", b"PBYSIT01", 128, 256.0, 256.0, 65_536)
+MEMORY_FILE, SITTER_FILE = PICTURES.file, SITTERS.file
+CAPACITY = PICTURES.capacity
+RECORD = PICTURES.record
 
 
 def thumbnail(images: np.ndarray) -> np.ndarray:
@@ -95,12 +132,19 @@ def code(fp: np.ndarray) -> np.ndarray:
     return np.clip(np.round(fp @ BASIS.T * CODE_SCALE), -127, 127).astype(np.int8)
 
 
+def sitter_code(descriptor: np.ndarray) -> np.ndarray:
+    """Identity descriptor(s) [...,128] -> int8 codes [...,128]."""
+    return np.clip(np.round(descriptor * SITTERS.scale), -127, 127).astype(np.int8)
+
+
 class Memory:
     """Codes of the keyframes seen, in step order; see the module docstring."""
 
-    def __init__(self, capacity: int = CAPACITY) -> None:
+    def __init__(self, capacity: int | None = None, layout: Layout = PICTURES) -> None:
+        self.layout = layout
+        capacity = layout.capacity if capacity is None else capacity
         self.steps = np.zeros(capacity, np.int64)
-        self.codes = np.zeros((capacity, CODE_DIMS), np.int8)
+        self.codes = np.zeros((capacity, layout.dims), np.int8)
         self.sq = np.zeros(capacity, np.int32)  # |code|^2
         self.n = 0
         self.saved = 0  # leading records known to be on disk as they are here
@@ -115,8 +159,9 @@ class Memory:
         self.n += 1
 
     def nearest(self, c: np.ndarray, before: int) -> float:
-        """Smallest distance (fingerprint RMS units, a lower bound) from code `c` to the
-        codes of steps < `before`; inf if there are none."""
+        """Smallest distance (in the measure's units: fingerprint RMS, a lower bound, or
+        descriptor distance) from code `c` to the codes of steps < `before`; inf if
+        there are none."""
         m = int(np.searchsorted(self.steps[:self.n], before))
         if m == 0:
             return math.inf
@@ -125,7 +170,7 @@ class Memory:
         for s in range(0, m, CHUNK):
             e = min(m, s + CHUNK)
             best = min(best, float((self.sq[s:e] - 2.0 * (self.codes[s:e] @ q)).min()))
-        return math.sqrt(max(best + float(q @ q), 0.0)) / (CODE_SCALE * 16)
+        return math.sqrt(max(best + float(q @ q), 0.0)) / self.layout.unit
 
     def _thin(self) -> None:
         half = self.n // 2
@@ -140,41 +185,39 @@ class Memory:
         return self.steps.nbytes + self.codes.nbytes + self.sq.nbytes
 
     def records(self, start: int = 0) -> np.ndarray:
-        r = np.empty(self.n - start, RECORD)
+        r = np.empty(self.n - start, self.layout.record)
         r["step"], r["code"] = self.steps[start:self.n], self.codes[start:self.n]
         return r
-
-
-def _header() -> bytes:
-    return MAGIC + np.array([CODE_DIMS, int(CODE_SCALE)], "<u2").tobytes() + bytes(4)
 
 
 def save_memory(folder: Path, mem: Memory) -> None:
     """Append what is new since the last save; rewrite (atomically) after a thinning.
     The caller fsyncs the folder. Raises OSError."""
-    path = folder / MEMORY_FILE
+    layout = mem.layout
+    path, item = folder / layout.file, layout.record.itemsize
     size = path.stat().st_size if path.exists() else -1
-    if mem.saved and size >= HEADER + mem.saved * RECORD.itemsize:
+    if mem.saved and size >= HEADER + mem.saved * item:
         with open(path, "r+b") as f:
-            f.truncate(HEADER + mem.saved * RECORD.itemsize)
+            f.truncate(HEADER + mem.saved * item)
             f.seek(0, os.SEEK_END)
             f.write(mem.records(mem.saved).tobytes())
             f.flush()
             os.fsync(f.fileno())
     else:
-        tmp = path.with_name(MEMORY_FILE + ".tmp")
+        tmp = path.with_name(layout.file + ".tmp")
         with open(tmp, "wb") as f:
-            f.write(_header() + mem.records().tobytes())
+            f.write(layout.header() + mem.records().tobytes())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     mem.saved = mem.n
 
 
-def load_memory(folder: Path, before: int) -> Memory:
+def load_memory(folder: Path, before: int, layout: Layout = PICTURES) -> Memory:
     """The codes of steps < `before` from the state folder (what a restart from a state
     at step `before` had seen). A missing, foreign or damaged file gives what is good."""
-    mem, path = Memory(), folder / MEMORY_FILE
+    mem = Memory(layout=layout)
+    path, record = folder / layout.file, layout.record
     try:
         blob = path.read_bytes()
     except FileNotFoundError:
@@ -182,11 +225,11 @@ def load_memory(folder: Path, before: int) -> Memory:
     except OSError as e:
         log.warning("novelty memory %s is unreadable (%s); starting it afresh", path, e)
         return mem
-    if blob[:HEADER] != _header():
+    if blob[:HEADER] != layout.header():
         log.warning("novelty memory %s has another layout; starting it afresh", path)
         return mem
-    n = min((len(blob) - HEADER) // RECORD.itemsize, len(mem.steps))
-    r = np.frombuffer(blob, RECORD, n, HEADER)
+    n = min((len(blob) - HEADER) // record.itemsize, len(mem.steps))
+    r = np.frombuffer(blob, record, n, HEADER)
     bad = np.flatnonzero((np.diff(r["step"]) <= 0) | (r["step"][1:] < 0))
     if len(bad):
         log.warning("novelty memory %s is damaged after record %d; keeping what precedes",
@@ -209,7 +252,10 @@ class Novelty:
         self.weights = (1 << np.arange(BITS)).astype(np.int64)
         self.visits = np.zeros(1 << BITS, np.uint16)
         self.memory = Memory()
+        self.sitters = Memory(layout=SITTERS)
+        self.sitter_window = window  # steps (Stream sets it: SITTER_WINDOW_S or longer)
         self.repeats = 0  # near duplicates detected (escapes triggered)
+        self.sitter_repeats = 0  # sitters seen before (escapes triggered)
 
     def cells(self, z: np.ndarray) -> np.ndarray:
         """[K,nz] -> [K] cone indices."""
@@ -232,12 +278,21 @@ class Novelty:
         self.repeats += repeat
         return repeat
 
+    def observe_sitter(self, step: int, descriptor: np.ndarray) -> bool:
+        """Remember the sitter of keyframe `step` (its identity descriptor [128]); True if
+        it is one seen more than the sitter window ago."""
+        c = sitter_code(descriptor)
+        repeat = self.sitters.nearest(c, step - self.sitter_window) < SITTER_REPEAT
+        self.sitters.add(step, c)
+        self.sitter_repeats += repeat
+        return repeat
+
     def to_bytes(self) -> bytes:
         """The small part, kept in the state document (the sketch has its own file)."""
         buf = io.BytesIO()  # the counts' low and high bytes apart: 20% smaller compressed
         np.savez(buf, visits_lo=(self.visits & 0xFF).astype(np.uint8),
                  visits_hi=(self.visits >> 8).astype(np.uint8),
-                 repeats=np.array([self.repeats], np.int64))
+                 repeats=np.array([self.repeats, self.sitter_repeats], np.int64))
         return zlib.compress(buf.getvalue(), 9)
 
     def load_bytes(self, blob: bytes) -> None:
@@ -249,8 +304,10 @@ class Novelty:
                     (d["visits_hi"].astype(np.uint16) << 8)
             if visits.shape != self.visits.shape or visits.dtype != self.visits.dtype:
                 raise ValueError("novelty memory of another layout")
-            self.visits, self.repeats = visits, int(d["repeats"][0])
+            repeats = d["repeats"]  # [pictures] before the sitters, then [pictures, sitters]
+            self.visits, self.repeats = visits, int(repeats[0])
+            self.sitter_repeats = int(repeats[1]) if len(repeats) > 1 else 0
 
     @property
     def nbytes(self) -> int:
-        return self.visits.nbytes + self.memory.nbytes
+        return self.visits.nbytes + self.memory.nbytes + self.sitters.nbytes

@@ -4,9 +4,9 @@ One JSON document, with a schema version and a sha256 of its own payload. A writ
 goes to a temp file, is fsync'd, replaces the current file (whose previous
 generation is kept as state.prev.json) and the directory is fsync'd. A corrupt or
 unreadable current file falls back to the previous generation and says so.
-The novelty sketch is too big to rewrite every minute: it has its own append-only
-file (novelty.py), written before the document; a load keeps the sketch's records
-of the steps before the loaded document's step, so the two always agree.
+The novelty sketches (pictures, sitters) are too big to rewrite every minute: each
+has its own append-only file (novelty.py), written before the document; a load keeps
+a sketch's records of the steps before the loaded document's step, so they agree.
 An unwritable directory never stops the player: it warns once and runs on.
 """
 from __future__ import annotations
@@ -38,8 +38,9 @@ class State:
     z: np.ndarray | None        # [nz] f32 latent at `step`
     generator_sha256: str       # tensors hash of the generator that made the stream
     novelty: bytes = b""        # Novelty.to_bytes()
-    memory: novelty.Memory | None = None  # the novelty sketch: its own file, append-only
+    memory: novelty.Memory | None = None  # the picture sketch: its own file, append-only
     traversal: bytes = b""      # the traversal mode's inner state (Traversal.to_bytes); optional
+    sitters: novelty.Memory | None = None  # the sitter sketch: its own file, likewise
 
 
 def default_dir() -> Path:
@@ -98,7 +99,7 @@ def _field(payload: dict, name: str, kind: type) -> Any:
 
 def load(folder: Path, memory: bool = True) -> State | None:
     """The newest readable generation, or None on a first start; `memory=False` skips
-    the novelty sketch (up to 14 MB) for callers that only want the edition or place."""
+    the novelty sketches (up to 23 MB) for callers that only want the edition or place."""
     for name in (CURRENT, PREVIOUS):
         path = folder / name
         try:
@@ -113,6 +114,7 @@ def load(folder: Path, memory: bool = True) -> State | None:
             log.warning("resumed from the previous state generation %s", path)
         if memory:
             state.memory = novelty.load_memory(folder, state.step)
+            state.sitters = novelty.load_memory(folder, state.step, novelty.SITTERS)
         return state
     return None
 
@@ -127,8 +129,9 @@ class Saver:
     def save(self, state: State) -> bool:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            if state.memory is not None:  # first: the document must not claim more
-                novelty.save_memory(self.folder, state.memory)
+            for sketch in (state.memory, state.sitters):  # first: the document must
+                if sketch is not None:                     # not claim more than they hold
+                    novelty.save_memory(self.folder, sketch)
             tmp = self.folder / (CURRENT + ".tmp")
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(_encode(state))

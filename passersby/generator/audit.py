@@ -15,6 +15,12 @@ Every generated keyframe counts as shown (no display lag). Figures (images are t
   FREEZE_CHANGE, in seconds of display time;
 - diversity: mean pairwise distance of sampled keyframes (16x16 grey thumbnails)
   over that of random samples (1.0 = as varied as the generator itself);
+- sitter_repeats: the same, of who is on screen: the sitter (the chain's identity
+  descriptor, generator/identity.py) of one shown keyframe in `sitter_every` (by
+  default the memory's own rate, on the steps between its readings), pairs more than
+  the sitter window apart closer than novelty.SITTER_REPEAT; closest_sitters: the ten
+  closest such pairs below 2 x SITTER_REPEAT (drawn like closest_pairs). Null when
+  the chain has no identity package (weights.identity: null);
 - with restart_every=K: every K shown keyframes the stream is dropped without a
   final save (a power cut) and resumed from the state folder; steps must rise.
 """
@@ -32,10 +38,17 @@ import numpy as np
 from passersby.common import rng, state
 from passersby.common.config import Config
 from passersby.common.errors import UserError
-from passersby.common.novelty import MEMORY_FILE, NEAR_DUPLICATE, fingerprint, thumbnail
+from passersby.common.novelty import (
+    MEMORY_FILE,
+    NEAR_DUPLICATE,
+    SITTER_FILE,
+    SITTER_REPEAT,
+    fingerprint,
+    thumbnail,
+)
 from passersby.generator import faces
 from passersby.generator.chain import Chain, to_uint8
-from passersby.generator.stream import Keeper, Stream
+from passersby.generator.stream import Keeper, Stream, sitter_every, sitter_window
 from passersby.generator.traversal.modes import likeness_window
 
 FREEZE_CHANGE = 0.5  # mean |difference| on 0..255 below which a step counts as frozen
@@ -73,28 +86,39 @@ def near_duplicates(fps: np.ndarray, window: int, steps: np.ndarray | None = Non
                     ) -> tuple[int, list]:
     """fps [N,256] fingerprints in display order -> (pairs below NEAR_DUPLICATE more than
     `window` apart, the ten closest pairs below 2 x NEAR_DUPLICATE as [i, j, distance],
-    closest first; i and j are indices, or steps when `steps` is given).
+    closest first; i and j are indices, or steps when `steps` is given)."""
+    x = fps.astype(np.float32) / np.sqrt(fps.shape[1])  # RMS difference = L2 of these
+    return near_pairs(x, np.arange(len(x)), window, NEAR_DUPLICATE,
+                      None if steps is None else np.asarray(steps))
+
+
+def near_pairs(x: np.ndarray, where: np.ndarray, window: int, below: float,
+               names: np.ndarray | None = None) -> tuple[int, list]:
+    """x [N,D] points (L2 distance), `where` [N] their positions: (pairs closer than
+    `below` more than `window` positions apart, the ten closest below 2 x `below` as
+    [name, name, distance], closest first; names are indices unless `names` is given).
     Exhaustive, not sampled: candidates come from a KD-tree on a 16-d PCA projection
     (a projection never lengthens a distance, so no pair within the radius is missed)
-    and are checked on the full fingerprints."""
+    and are checked on the full points."""
     from scipy.spatial import cKDTree
 
-    x = fps.astype(np.float32)
+    if len(x) < 2:
+        return 0, []
+    x = x.astype(np.float32)
     mean = x.mean(axis=0)
     sub = x[:: max(1, len(x) // 20000)] - mean
     _, vecs = np.linalg.eigh(sub.T @ sub)
     proj = (x - mean) @ vecs[:, -16:]
-    radius = 2 * NEAR_DUPLICATE * np.sqrt(x.shape[1])  # RMS -> L2
-    pairs = cKDTree(proj).query_pairs(radius, output_type="ndarray")
-    pairs = pairs[np.abs(pairs[:, 0] - pairs[:, 1]) > window]
+    pairs = cKDTree(proj).query_pairs(2 * below, output_type="ndarray")
+    pairs = pairs[np.abs(where[pairs[:, 0]] - where[pairs[:, 1]]) > window]
     if not len(pairs):
         return 0, []
-    d = np.sqrt(np.mean((x[pairs[:, 0]] - x[pairs[:, 1]]) ** 2, axis=1))
-    close = np.flatnonzero(d < 2 * NEAR_DUPLICATE)
+    d = np.linalg.norm(x[pairs[:, 0]] - x[pairs[:, 1]], axis=1)
+    close = np.flatnonzero(d < 2 * below)
     order = close[np.argsort(d[close])[:10]]
-    names = pairs[order] if steps is None else steps[pairs[order]]
-    closest = [[int(a), int(b), round(float(v), 4)] for (a, b), v in zip(names, d[order])]
-    return int((d < NEAR_DUPLICATE).sum()), closest
+    named = pairs[order] if names is None else names[pairs[order]]
+    closest = [[int(a), int(b), round(float(v), 4)] for (a, b), v in zip(named, d[order])]
+    return int((d < below).sum()), closest
 
 
 def pairs_sheet(chain: Chain, zs: dict[int, np.ndarray], pairs: list, path: Path) -> Path:
@@ -116,7 +140,10 @@ def pairs_sheet(chain: Chain, zs: dict[int, np.ndarray], pairs: list, path: Path
 
 
 class _Recorder:
-    def __init__(self, steps: int, face_every: int) -> None:
+    def __init__(self, steps: int, face_every: int, chain: Chain, every: int) -> None:
+        self.identity, self.sitter_every = chain.identity, every
+        self.sitters: list[np.ndarray] = []   # descriptors of one keyframe in `every`
+        self.sitter_steps: list[int] = []
         self.fps = np.zeros((steps, 256), np.float16)
         self.zs: np.ndarray | None = None  # latents, to show the closest pairs afterwards
         self.steps = np.zeros(steps, np.int64)
@@ -140,13 +167,17 @@ class _Recorder:
         self.steps[self.n] = step
         if self.n % self.face_every == 0:
             self.sampled.append(image)
+        if self.identity is not None and step % self.sitter_every == self.sitter_every // 2:
+            self.sitters.append(self.identity.read(image[None])[0])
+            self.sitter_steps.append(step)
         self.prev, self.n = image, self.n + 1
 
 
 def refuse_edition(folder: Path) -> None:
     """A measuring command never writes over a place it did not create: the audit starts
     its own stream at step 0 and would overwrite an edition's place and sketch."""
-    held = [n for n in (state.CURRENT, state.PREVIOUS, MEMORY_FILE) if (folder / n).exists()]
+    held = [n for n in (state.CURRENT, state.PREVIOUS, MEMORY_FILE, SITTER_FILE)
+            if (folder / n).exists()]
     if held:
         raise UserError(f"--state {folder}: holds an edition ({', '.join(held)}); the audit "
                         f"starts its own stream from step 0 and would overwrite it, so it "
@@ -156,7 +187,8 @@ def refuse_edition(folder: Path) -> None:
 
 def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
         restart_every: int = 0, state_dir: Path | None = None,
-        progress: Callable[[int, int], None] | None = None, sheet: Path | None = None) -> dict:
+        progress: Callable[[int, int], None] | None = None, sheet: Path | None = None,
+        every_sitter: int | None = None) -> dict:
     require_extra()
     if state_dir is not None:
         refuse_edition(state_dir)
@@ -165,8 +197,9 @@ def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
     folder = Path(tmp.name) if tmp else state_dir
     keeper = Keeper(state.Saver(folder) if folder else None,
                     round(cfg.stream.save_seconds * kps), cfg.stream.queue)
+    every = every_sitter or sitter_every(kps)
     stream, rec, replayed, restarts = Stream(chain, cfg.traversal, kps, seed), \
-        _Recorder(steps, face_every), 0, 0
+        _Recorder(steps, face_every, chain, every), 0, 0
     start = time.perf_counter()
     for k in range(steps):
         if restart_every and k and k % restart_every == 0:  # power cut: memory is lost
@@ -180,12 +213,17 @@ def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
             progress(k + 1, steps)
     elapsed = time.perf_counter() - start
     figures = _figures(chain, rec, kps, likeness_window(cfg.traversal, kps))
-    if sheet is not None and figures["closest_pairs"]:
-        where = {int(st): i for i, st in enumerate(rec.steps[:rec.n])}
-        needed = {st for a, b, _ in figures["closest_pairs"] for st in (a, b)}
-        figures["pairs_sheet"] = str(pairs_sheet(
-            chain, {st: rec.zs[where[st]] for st in needed}, figures["closest_pairs"], sheet))
-    state_bytes = sum((folder / name).stat().st_size for name in (state.CURRENT, MEMORY_FILE)
+    figures.update(_sitter_figures(rec, sitter_window(cfg.traversal, kps)))
+    where = {int(st): i for i, st in enumerate(rec.steps[:rec.n])}
+    for key, name, path in (("closest_pairs", "pairs_sheet", sheet),
+                            ("closest_sitters", "sitters_sheet",
+                             sheet and sheet.with_suffix(".sitters" + sheet.suffix))):
+        if path is not None and figures[key]:
+            needed = {st for a, b, _ in figures[key] for st in (a, b)}
+            figures[name] = str(pairs_sheet(
+                chain, {st: rec.zs[where[st]] for st in needed}, figures[key], path))
+    state_bytes = sum((folder / name).stat().st_size
+                      for name in (state.CURRENT, MEMORY_FILE, SITTER_FILE)
                       if folder and (folder / name).exists())
     if tmp:
         tmp.cleanup()
@@ -193,10 +231,23 @@ def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
             "restarts": restarts, "replayed_steps": replayed, "steps_backwards": rec.backwards,
             **figures,
             "novelty_repeats_escaped": stream.novelty.repeats,
+            "sitter_repeats_escaped": stream.novelty.sitter_repeats,
             "near_black_dropped": stream.dark,
             "state_bytes": state_bytes, "novelty_bytes_in_memory": stream.novelty.nbytes,
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "steps_per_s": round((steps + replayed) / elapsed, 2)}
+
+
+def _sitter_figures(rec: _Recorder, window: int) -> dict:
+    if rec.identity is None:
+        return {"sitter_repeats": None, "sitter_threshold": SITTER_REPEAT,
+                "closest_sitters": [], "sitters_read": 0}
+    steps = np.array(rec.sitter_steps, np.int64)
+    repeats, closest = near_pairs(np.array(rec.sitters).reshape(len(steps), -1), steps, window,
+                                  SITTER_REPEAT, steps)
+    return {"sitter_repeats": repeats, "sitter_threshold": SITTER_REPEAT,
+            "sitter_window_steps": window, "closest_sitters": closest,
+            "sitters_read": len(steps)}
 
 
 def _figures(chain: Chain, rec: _Recorder, kps: float, window: int) -> dict:

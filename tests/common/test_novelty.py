@@ -203,3 +203,36 @@ def test_thumbnail_is_the_block_mean_and_the_fingerprint_normalises_it() -> None
     assert abs(float(t[1, 16 + 2]) - grey[1, 4:8, 8:12].mean()) < 1e-6     # block (1, 2)
     want = (t - t.mean(axis=1, keepdims=True)) / (t.std(axis=1, keepdims=True) + 0.02)
     assert np.array_equal(fingerprint(ims), want)
+
+
+def test_sitter_sketch_has_its_own_file_and_catches_a_sitter_seen_long_ago(
+        tmp_path: Path) -> None:
+    """Issue 14: who is on screen is remembered apart from the pictures (a 128-d descriptor
+    per reading): a sitter near one seen more than the sitter window ago is a repeat,
+    one within the window (the morph itself) is not; the file is append-only, bounded
+    and resumes like the picture sketch."""
+    from passersby.common.novelty import SITTER_FILE, SITTER_REPEAT, SITTERS, sitter_code
+
+    r = np.random.default_rng(4)
+    people = r.normal(0, 0.09, (6, 128)).astype(np.float32)  # ~1.0 apart, as strangers are
+    n = Novelty(100, window=5)
+    n.sitter_window = 40
+    assert not any(n.observe_sitter(k * 10, people[k]) for k in range(6))
+    near = people[0] + r.normal(0, 0.1 * SITTER_REPEAT / np.sqrt(128), 128).astype(np.float32)
+    assert not n.observe_sitter(60, people[5] + near - people[0])  # 10 steps on: one morph
+    assert not n.observe_sitter(70, people[4])        # 30 steps on: still the window
+    assert n.observe_sitter(80, near)                 # 80 steps after the first: a repeat
+    assert n.sitter_repeats == 1 and n.repeats == 0
+    assert abs(n.sitters.nearest(sitter_code(near), 1) -
+               float(np.linalg.norm(near - people[0]))) < 0.02  # quantisation costs ~0.01
+    save_memory(tmp_path, n.sitters)
+    assert (tmp_path / SITTER_FILE).stat().st_size == 16 + 9 * SITTERS.record.itemsize
+    assert not (tmp_path / MEMORY_FILE).exists()
+    got = load_memory(tmp_path, before=65, layout=SITTERS)
+    assert got.n == 7 and np.array_equal(got.codes[:7], n.sitters.codes[:7])
+    assert load_memory(tmp_path, 10**9).n == 0  # the picture sketch never reads it
+    m = Novelty(100, window=5)
+    m.load_bytes(n.to_bytes())
+    assert m.sitter_repeats == 1
+    full = Memory(layout=SITTERS)
+    assert full.nbytes + Memory().nbytes + m.visits.nbytes < 24 << 20  # all three, for years

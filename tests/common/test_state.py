@@ -91,3 +91,25 @@ def load_steps(folder: Path) -> tuple[int, int]:
     assert got is not None and got.memory is not None
     assert got.memory.n == 0 or got.memory.steps[got.memory.n - 1] < got.step
     return got.step, got.memory.n
+
+
+def test_sitter_sketch_travels_with_the_document_too(tmp_path: Path) -> None:
+    from passersby.common.novelty import SITTER_FILE, SITTERS, Memory
+
+    pictures, sitters = Memory(), Memory(layout=SITTERS)
+    saver = state.Saver(tmp_path)
+    r = np.random.default_rng(1)
+    for step in (100, 200):
+        while sitters.n < step // 2:
+            sitters.add(2 * sitters.n, r.integers(-90, 90, 128).astype(np.int8))
+        doc = make(step)
+        doc.memory, doc.sitters = pictures, sitters
+        assert saver.save(doc)
+    cur = tmp_path / state.CURRENT
+    cur.write_bytes(cur.read_bytes()[:40])  # the newest document is lost: the sketch follows
+    got = state.load(tmp_path)
+    assert got is not None and got.step == 100 and got.sitters is not None
+    assert got.sitters.n == 50 and np.array_equal(got.sitters.codes[:50], sitters.codes[:50])
+    (tmp_path / SITTER_FILE).unlink()
+    again = state.load(tmp_path)
+    assert again is not None and again.sitters is not None and again.sitters.n == 0

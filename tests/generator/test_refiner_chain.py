@@ -29,7 +29,7 @@ from passersby.common.config import WeightsConfig
 from passersby.common.errors import UserError
 from passersby.common.frames import Frame, FrameQueue
 from passersby.generator import weights
-from passersby.generator.chain import Chain, refiner_package
+from passersby.generator.chain import Chain, optional_package
 from passersby.generator.stream import Stream
 from passersby.player import batch
 from passersby.player import session as worker
@@ -119,7 +119,7 @@ def test_missing_default_warns_once_and_plays_without(tmp_path: Path, weights_ro
     # a manifest without its weights file (a clone: manifests are committed, binaries made)
     make_refiner(bare)
     (bare / DEFAULT / "model.safetensors").unlink()
-    assert weights.missing(bare, DEFAULT) and refiner_package(bare, DEFAULT) is None
+    assert weights.missing(bare, DEFAULT) and optional_package(bare, DEFAULT, "refiner") is None
 
 
 def test_a_named_package_that_is_missing_or_corrupt_fails_at_start(

@@ -1,0 +1,84 @@
+"""Issue 14: the sitter memory reads who is on screen, and the stream never shows a sitter
+again, even one the picture sketch cannot see (another light, another palette)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from passersby.common import config, state
+from passersby.common.novelty import NEAR_DUPLICATE, SITTER_REPEAT, distance, fingerprint
+from passersby.generator import identity
+from passersby.generator.stream import Keeper, Stream, sitter_every
+
+if not identity.available(identity.DEFAULT):
+    pytest.fail(f"the identity reader needs {identity.NEEDS} (deploy/test.sh installs them)")
+
+
+@pytest.fixture(scope="module")
+def reader() -> identity.Reader:
+    return identity.Reader.load()
+
+
+@pytest.fixture(scope="module")
+def seen(chain):  # type: ignore[no-untyped-def]
+    return dataclasses.replace(chain, identity=identity.Reader.load())
+
+
+def test_reader_reads_the_same_sitter_alike_through_a_change_of_light(chain, reader) -> None:  # type: ignore[no-untyped-def]
+    from passersby.generator.audit import random_samples
+
+    ims = random_samples(chain, 8, seed=21)
+    d = reader.read(ims)
+    assert d.shape == (8, 128) and d.dtype == np.float32 and np.isfinite(d).all()
+    assert np.array_equal(reader.read(ims[:2]), d[:2])       # deterministic, batch-free
+    assert reader.read(ims[:0]).shape == (0, 128)
+    lit = (np.clip(ims.astype(np.float32) / 255 * np.linspace(0.7, 1.3, 64)[None, None, :, None],
+                   0, 1) * 255).round().astype(np.uint8)   # light from the right
+    same = np.linalg.norm(reader.read(lit) - d, axis=1)
+    others = np.linalg.norm(d[:, None] - d[None], axis=2)[np.triu_indices(8, 1)]
+    thumbs = distance(fingerprint(lit), fingerprint(ims))
+    assert np.median(same) < SITTER_REPEAT < np.median(others), (same, others)
+    assert np.median(thumbs) > NEAR_DUPLICATE  # the picture sketch does not see it
+
+
+def test_a_sitter_seen_long_ago_is_dropped_even_when_the_picture_sketch_misses_it(
+        seen, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Blind the picture sketch, bring the walk back to a latent it showed a minute ago on a
+    sitter-reading step: the stream drops it unseen and leaps away."""
+    cfg = config.Config().traversal
+    s = Stream(seen, cfg, 4.0, seed=8)
+    monkeypatch.setattr(s.novelty, "observe", lambda step, image: False)
+    first = [s.next_frame() for _ in range(4)]
+    while s.step < s.novelty.sitter_window + 10 or s.step % s.sitter_every:
+        s.next_frame()
+    s.z = first[0].z.copy()
+    back = s.step
+    frame = s.next_frame()
+    assert s.novelty.sitter_repeats >= 1 and frame.step > back
+    assert not np.array_equal(frame.image, first[0].image)
+
+
+def test_the_sitter_memory_resumes_exactly_after_a_cut(seen, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A stream cut and resumed from its folder shows what the uninterrupted one shows:
+    the sitter sketch comes back from its own file, so every escape is the same."""
+    cfg = config.Config().traversal
+    whole = Stream(seen, cfg, 4.0, seed=77)
+    want = [whole.next_frame() for _ in range(48)]
+    assert whole.novelty.sitters.n >= 48 // sitter_every(4.0) - 2  # one reading in two
+    cut = Stream(seen, cfg, 4.0, seed=77)
+    keeper = Keeper(state.Saver(tmp_path), every_steps=8, queue=2)
+    for _ in range(20):
+        cut.next_frame()
+        keeper.after_step(cut)
+    again = Stream(seen, cfg, 4.0, seed=77, saved=state.load(tmp_path))
+    kept = again.novelty.sitters
+    assert 0 < kept.n and kept.steps[kept.n - 1] < again.step  # none from after the save
+    again.catch_up()
+    got = []
+    while len(got) < 8:
+        got.append(again.next_frame())
+    by_step = {f.step: f for f in want}
+    assert all(np.array_equal(f.image, by_step[f.step].image) for f in got if f.step in by_step)
+    assert any(f.step in by_step for f in got)
