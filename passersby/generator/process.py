@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 NICE = 10            # the live child's niceness: measured pacing p99 1.49x -> 0.86x
 MAX_REPLAY = 20_000  # past this many unseen steps a restart jumps instead of replaying
-ALIVE_EVERY = 32     # replayed steps between Alive messages
+ALIVE_EVERY = 32     # replayed steps between Alive messages, at most
+ALIVE_SECONDS = 0.5  # and about this long
 EXPLORE_SEED = 0xE8F1  # the fixed random directions an explorer steps along
 
 
@@ -153,7 +154,7 @@ def _child(conn: Any, stop: Any, cfg: Config, state_dir: Path | None, seed: int 
                     stop.wait(0.02)
                     continue
                 while stream.step < stream.skip_to and not stop.is_set():
-                    stream.catch_up(ALIVE_EVERY)
+                    stream.catch_up(ALIVE_EVERY, ALIVE_SECONDS)
                     keeper.replaying(stream)  # a kill now replays from here, not again
                     conn.send(Alive(stream.step))
                 frame = stream.next_frame(stills.due) if stills else stream.next_frame()

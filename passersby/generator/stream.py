@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 import zipfile
 from collections.abc import Callable
 
@@ -197,11 +198,13 @@ class Stream:
             self.skip_to = max(skip_to, self.step)
         return frame, repeat, image
 
-    def catch_up(self, limit: int | None = None) -> int:
-        """Replay, unseen, up to skip_to (after a crash), at most `limit` steps at a time;
-        returns the steps replayed."""
-        n = 0
-        while self.step < self.skip_to and (limit is None or n < limit):
+    def catch_up(self, limit: int | None = None, seconds: float | None = None) -> int:
+        """Replay, unseen, up to skip_to (after a crash), at most `limit` steps and about
+        `seconds` at a time (a step reading a sitter costs several plain ones); returns
+        the steps replayed."""
+        n, end = 0, None if seconds is None else time.monotonic() + seconds
+        while self.step < self.skip_to and (limit is None or n < limit) and \
+                (end is None or n == 0 or time.monotonic() < end):
             self._advance()
             n += 1
         return n
