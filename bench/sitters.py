@@ -60,6 +60,8 @@ def main() -> int:
     ap.add_argument("--encoder", default=None, help="default: <weights>-encoder if present")
     ap.add_argument("--keyframes", type=int, default=3000)
     ap.add_argument("--crops", help="a folder of training crops (e.g. datasets/aligned/64)")
+    ap.add_argument("--picks", type=int, default=300,
+                    help="keyframes re-lit and re-coloured, and pairs of samples and crops")
     ap.add_argument("--seed", type=int, default=3)
     args = ap.parse_args()
 
@@ -88,19 +90,20 @@ def main() -> int:
     d = np.concatenate([reader.read(ims[i:i + 64]) for i in range(0, len(ims), 64)])
     per_image_ms = (time.perf_counter() - t) / len(ims) * 1000
     rows = [row(f"stream, lag {lag}", dist(d[lag:], d[:-lag])) for lag in LAGS if lag < len(d)]
-    pick = ims[:: max(1, len(ims) // 300)][:300]
+    n = args.picks
+    pick = ims[:: max(1, len(ims) // n)][:n]
     base = reader.read(pick)
     fp = fingerprint(pick)
     for name, v in variants(pick).items():
         r = row(f"same picture, {name}", dist(reader.read(v), base))
         r["thumbnail_median"] = round(float(np.median(distance(fingerprint(v), fp))), 3)
         rows.append(r)
-    ind = reader.read(random_samples(chain, 600, seed=args.seed + 1))
-    rows.append(row("independent samples, pairs", dist(ind[:300], ind[300:])))
+    ind = reader.read(random_samples(chain, 2 * n, seed=args.seed + 1))
+    rows.append(row("independent samples, pairs", dist(ind[:n], ind[n:])))
     if args.crops:
         from PIL import Image
 
-        files = sorted(Path(args.crops).glob("*.png"))[:600]
+        files = sorted(Path(args.crops).glob("*.png"))[:2 * n]
         crops = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
         c = reader.read(crops)
         half = len(c) // 2

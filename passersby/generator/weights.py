@@ -77,7 +77,7 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
 
 
 MAX_MANIFEST_BYTES = 1 << 20
-KINDS = ("generator", "encoder", "refiner")
+KINDS = ("generator", "encoder", "refiner", "identity")
 
 
 def read_manifest(root: Path, name: str) -> dict:

@@ -8,10 +8,11 @@ def build(arch: str, args: dict) -> nn.Module:
     """Instantiate architecture `arch` with `args` (as recorded in a weight manifest)."""
     from passersby.generator.models.dcgan import Generator
     from passersby.generator.models.encoder import Encoder
+    from passersby.generator.models.facenet import FaceResNet
     from passersby.generator.models.refiner import Refiner
 
     table = {"dcgan-generator": Generator, "conv-encoder": Encoder,
-             "refiner": Refiner}
+             "refiner": Refiner, "dlib-face-resnet-v1": FaceResNet}
     if arch not in table:
         raise ValueError(f"unknown architecture {arch!r}; known: {sorted(table)}")
     return table[arch](**args)
