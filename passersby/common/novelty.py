@@ -62,8 +62,10 @@ CODE_SCALE = 8.0       # int8 code = round(DCT coefficient * CODE_SCALE); |coeff
 CHUNK = 16_384         # rows per distance pass (cache-sized)
 HEADER = 16
 SITTER_EVERY_S = 0.5   # one sitter reading in this many seconds of display time
-SITTER_WINDOW_S = 10.0  # sitters closer in time than this are one morph, never a repeat
-SITTER_REPEAT = 0.25   # descriptor distance under which two sitters are one (bench/sitters.py)
+SITTER_WINDOW_S = 20.0  # sitters closer in time than this are one morph, never a repeat
+SITTER_REPEAT = 0.2    # descriptor distance under which two sitters are one: above the same
+                       # picture re-lit or re-coloured (pct95 <= 0.19), under keyframes of the
+                       # stream 20 s apart (pct1 0.30; 10 s: 0.22) (bench/sitters.py, met64)
 
 
 @dataclass(frozen=True)
