@@ -170,7 +170,9 @@ class Stream:
         image = self.chain.generate(self.z[None])  # [1,3,S,S] f32 -1..1
         frame = Frame(self.step, to_uint8(image)[0], self.z.copy())
         repeat = self.novelty.observe(self.step, frame.image)
-        if not repeat and self.chain.identity is not None and self.step % self.sitter_every == 0:
+        if repeat:
+            log.info("keyframe %d nearly repeats a recent one: dropped, leaping away", self.step)
+        elif self.chain.identity is not None and self.step % self.sitter_every == 0:
             sitter = self.chain.identity.read(frame.image[None])[0]
             if self.novelty.observe_sitter(self.step, sitter):
                 log.info("keyframe %d shows a sitter seen before: dropped, leaping away",
@@ -180,8 +182,6 @@ class Stream:
             self.dark += 1
             log.info("keyframe %d is near black: dropped, leaping away", self.step)
             repeat = True
-        elif repeat:
-            log.info("keyframe %d nearly repeats a recent one: dropped, leaping away", self.step)
         self.novelty.visit(self.z)
         zhat = None
         if self.traversal.beta > 0 and self.chain.encoder is not None and not repeat:
