@@ -132,13 +132,14 @@ def stream_rates(chains: list[Any], blocks: int, per_block: int = 20) -> list[fl
 
 def with_identity(cfg: Any, chain: Any) -> tuple[Any, str]:
     """The chain with the sitter memory's reader (weights.identity), as the player runs it."""
-    from passersby.generator.chain import identity_reader, optional_package
+    from passersby.generator.chain import optional_package
+    from passersby.generator.identity import Reader
     from passersby.generator.weights import weights_dir
 
     name = optional_package(weights_dir(cfg.weights.dir), cfg.weights.identity, "identity")
     if name is None:
         return chain, "off (weights.identity null or not installed)"
-    return dataclasses.replace(chain, identity=identity_reader(name)), name
+    return dataclasses.replace(chain, identity=Reader.load(name)), name
 
 
 def gl_rows(frames: int) -> list[dict[str, Any]]:

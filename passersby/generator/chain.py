@@ -167,7 +167,7 @@ class Chain:
                 raise weights.WeightsError(f"{err} (weights.refiner = {refiner!r}; set it to "
                                            f"null to play without the refiner)") from None
             r = prepare(r, dev, half)
-        reader = identity_reader(identity) if identity else None
+        reader = Reader.load(identity) if identity else None
         return cls(prepare(g, dev, half), e, dev, gm, em, half, r, rm, reader)
 
     @torch.inference_mode()
@@ -215,11 +215,6 @@ class Chain:
         if self.encoder is None:
             raise RuntimeError("no encoder loaded; set weights.encoder")
         return self.encoder(images.float().to(self.device)).float().cpu().numpy()
-
-
-def identity_reader(name: str) -> Reader:
-    """The identity reader `name` (weights.identity); IdentityError names the fix."""
-    return Reader.load(name)
 
 
 def optional_package(root: Path, name: str | None, key: str) -> str | None:
