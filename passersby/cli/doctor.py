@@ -176,20 +176,23 @@ def check_weights(ctx: Context) -> Check:
     from passersby.player import screens
 
     wanted: dict[Path, list[str]] = {}       # every screen's weights (screens may differ)
-    absent: list[str] = []                   # the default refiner, not made yet: plays without
+    absent: list[str] = []                   # default refiner/identity not made yet
     for s in screens.entries(ctx.cfg):
         root = weights.weights_dir(s.weights.dir)
         names = wanted.setdefault(root, [])
-        refiner = s.weights.refiner
-        if weights.optional_absent(root, refiner):
-            absent += [str(refiner)] if refiner not in absent else []
-            refiner = None
-        names += [n for n in (s.weights.generator, s.weights.encoder, refiner)
-                  if n and n not in names]
+        optional = {}
+        for key in ("refiner", "identity"):
+            name = getattr(s.weights, key)
+            if weights.optional_absent(root, name, key):
+                absent += [f"{key} {name}"] if f"{key} {name}" not in absent else []
+                name = None
+            optional[key] = name
+        names += [n for n in (s.weights.generator, s.weights.encoder, optional["refiner"],
+                              optional["identity"]) if n and n not in names]
     bad = [(name, msg) for root, names in wanted.items()
            for name, good, msg in weights.verify(root, names) if not good]
     if not bad:
-        note = f"; refiner {', '.join(absent)} absent: plays unrefined" if absent else ""
+        note = f"; {', '.join(absent)} absent: plays without" if absent else ""
         return Check("weights", "ok", "; ".join(f"{', '.join(names)} match their manifests "
                                                 f"in {root}" for root, names in wanted.items())
                      + note)

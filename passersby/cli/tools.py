@@ -57,13 +57,17 @@ def cmd_weights(args: argparse.Namespace) -> int:
         print(f"ok  {root / m['name']} ({m['tensors_sha256'][:16]}...)")
         print(f"    licence: {m['licence']}")
         return 0
-    names = args.names or [n for n in (cfg.weights.generator, cfg.weights.encoder,
-                                       cfg.weights.refiner) if n]
+    w = cfg.weights
+    names = args.names or [n for n in (w.generator, w.encoder, w.refiner, w.identity) if n]
     ok = True
-    if weights.optional_absent(root, cfg.weights.refiner) and cfg.weights.refiner in names:
-        names.remove(cfg.weights.refiner)
-        print(f"{cfg.weights.refiner:28s} absent: the player plays without the refiner "
-              f"(make it with `passersby train refiner`, or set weights.refiner: null)")
+    for key, what, fix in (("refiner", "the refiner", "`passersby train refiner`"),
+                           ("identity", "the sitter memory",
+                            "`.venv/bin/python -m passersby.train.facenet_convert`")):
+        name = getattr(w, key)
+        if weights.optional_absent(root, name, key) and name in names:
+            names.remove(name)
+            print(f"{name:28s} absent: the player plays without {what} (make it with "
+                  f"{fix}, or set weights.{key}: null)")
     for name, good, msg in weights.verify(root, names):
         print(f"{name:28s} {msg}")
         ok &= good
@@ -95,7 +99,7 @@ def add(sub: argparse._SubParsersAction) -> None:
                     help="fetch: download and convert the stand-in world dcgan64-standin; "
                          "verify: check packages against their manifests")
     sp.add_argument("names", nargs="*", help="verify: these packages (default: the "
-                                            "configured generator, encoder and refiner)")
+                    "configured generator, encoder, refiner and identity reader)")
     sp.set_defaults(func=cmd_weights)
 
 

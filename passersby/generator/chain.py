@@ -24,7 +24,7 @@ from torch import nn
 
 from passersby.common.config import WeightsConfig
 from passersby.common.errors import UserError
-from passersby.generator import identity, weights
+from passersby.generator import weights
 from passersby.generator.identity import Reader
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ class Chain:
                 raise weights.WeightsError(f"{err} (weights.refiner = {refiner!r}; set it to "
                                            f"null to play without the refiner)") from None
             r = prepare(r, dev, half)
-        reader = Reader.load(identity) if identity else None
+        reader = Reader.load(root, identity, dev) if identity else None
         return cls(prepare(g, dev, half), e, dev, gm, em, half, r, rm, reader)
 
     @torch.inference_mode()
@@ -225,18 +225,14 @@ def optional_package(root: Path, name: str | None, key: str) -> str | None:
     one fails the start clearly."""
     if not name:
         return None
-    if key == "identity":
-        if name == identity.DEFAULT and not identity.available(name):
-            log.warning("the default identity reader %s cannot run here (%s not installed): "
-                        "the stream remembers its pictures but not its sitters; install "
-                        "them (pip install --no-deps %s) or set weights.identity: null to "
-                        "say so and silence this", name, identity.NEEDS, identity.NEEDS)
-            return None
-        return name
-    if weights.optional_absent(root, name):
-        log.warning("%s: the default refiner package is not there: playing the generator's "
-                    "own pictures, not refined (make it with `passersby train refiner`, or "
-                    "set weights.refiner: null to say so and silence this)", root / name)
+    if weights.optional_absent(root, name, key):
+        made = {"refiner": "make it with `passersby train refiner`",
+                "identity": "make it with `.venv/bin/python -m passersby.train."
+                            "facenet_convert` (deploy/setup.sh does)"}[key]
+        what = {"refiner": "playing the generator's own pictures, not refined",
+                "identity": "the stream remembers its pictures but not its sitters"}[key]
+        log.warning("%s: the default %s package is not there: %s (%s, or set weights.%s: "
+                    "null to say so and silence this)", root / name, key, what, made, key)
         return None
     return name
 

@@ -143,11 +143,11 @@ def missing(root: Path, name: str) -> bool:
     return not (root / name / str(file)).exists()
 
 
-def optional_absent(root: Path, refiner: str | None) -> bool:
-    """True when `weights.refiner` names the default refiner package and it is missing:
-    the player then plays without it (one warning); any other missing package is an
-    error at start."""
-    return bool(refiner) and refiner == WeightsConfig().refiner and missing(root, str(refiner))
+def optional_absent(root: Path, name: str | None, key: str = "refiner") -> bool:
+    """True when `weights.<key>` (refiner, identity) names that key's default package and
+    it is missing (a clone before it is made): the player then plays without it (one
+    warning); any other missing package is an error at start."""
+    return bool(name) and name == getattr(WeightsConfig(), key) and missing(root, str(name))
 
 
 def _fix_missing(root: Path, name: str) -> str:

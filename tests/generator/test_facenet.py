@@ -1,7 +1,7 @@
 """The torch port of dlib's face-recognition ResNet (models/facenet.py) gives dlib's
 descriptors; its converter refuses a damaged .dat and writes a package that verifies.
-(The sitter memory still reads through dlib: generator/identity.py; the port is its
-cheaper successor, 6-9x faster: bench/facenet_port.py.)"""
+(The sitter memory reads through it: generator/identity.py; it is
+6-9x faster than dlib: bench/facenet_port.py.)"""
 from __future__ import annotations
 
 from pathlib import Path

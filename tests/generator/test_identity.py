@@ -9,21 +9,21 @@ import pytest
 
 from passersby.common import config, state
 from passersby.common.novelty import NEAR_DUPLICATE, SITTER_REPEAT, distance, fingerprint
-from passersby.generator import identity
+from passersby.generator import identity, weights
+from passersby.generator.chain import Chain, optional_package
 from passersby.generator.stream import Keeper, Stream, sitter_every
 
-if not identity.available(identity.DEFAULT):
-    pytest.fail(f"the identity reader needs {identity.NEEDS} (deploy/test.sh installs them)")
+
+@pytest.fixture(scope="module")
+def reader(weights_root) -> identity.Reader:  # type: ignore[no-untyped-def]
+    if weights.missing(weights_root, identity.DEFAULT):
+        pytest.fail(f"{weights_root / identity.DEFAULT} is missing: {identity.MAKE}")
+    return identity.Reader.load(weights_root)
 
 
 @pytest.fixture(scope="module")
-def reader() -> identity.Reader:
-    return identity.Reader.load()
-
-
-@pytest.fixture(scope="module")
-def seen(chain):  # type: ignore[no-untyped-def]
-    return dataclasses.replace(chain, identity=identity.Reader.load())
+def seen(chain, reader):  # type: ignore[no-untyped-def]
+    return dataclasses.replace(chain, identity=reader)
 
 
 def test_reader_reads_the_same_sitter_alike_through_a_change_of_light(chain, reader) -> None:  # type: ignore[no-untyped-def]
@@ -82,3 +82,39 @@ def test_the_sitter_memory_resumes_exactly_after_a_cut(seen, tmp_path) -> None: 
     by_step = {f.step: f for f in want}
     assert all(np.array_equal(f.image, by_step[f.step].image) for f in got if f.step in by_step)
     assert any(f.step in by_step for f in got)
+
+
+def test_the_reader_gives_dlibs_own_descriptors_of_its_chips(chain, reader) -> None:  # type: ignore[no-untyped-def]
+    """The memory's threshold was calibrated with dlib's reader (bench/sitters.py): the torch
+    port reading the same chips must give the same descriptors."""
+    dlib = pytest.importorskip("dlib", reason="the training extra (dlib-bin) is not installed")
+    from passersby.generator.audit import random_samples
+    from passersby.train import align, facenet_convert
+
+    ims = random_samples(chain, 6, seed=5)
+    net = dlib.face_recognition_model_v1(str(align.model_folder() / facenet_convert.DAT))
+    want = np.stack([np.asarray(net.compute_face_descriptor(c), np.float32)
+                     for c in reader.chips(ims)])
+    assert np.linalg.norm(reader.read(ims) - want, axis=1).max() < 1e-4
+    with pytest.raises(ValueError, match=r"\[N,S,S,3\] uint8"):
+        reader.read(ims.astype(np.float32))
+
+
+def test_a_missing_default_reader_plays_without_sitters_and_any_other_fails_the_start(
+        weights_root, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    assert optional_package(tmp_path, identity.DEFAULT, "identity") is None
+    assert "not its sitters" in caplog.text and "facenet_convert" in caplog.text
+    assert optional_package(tmp_path, None, "identity") is None
+    assert optional_package(tmp_path, "mine", "identity") == "mine"
+    with pytest.raises(weights.WeightsError, match=r"'mine' is not there.*facenet_convert"):
+        identity.Reader.load(tmp_path, "mine")
+    # a package of another kind, or a damaged one, names the value and the fix
+    with pytest.raises(weights.WeightsError, match=r"weights.identity = 'met64'"):
+        Chain.load(weights_root, "met64", None, "cpu", identity="met64")
+    (tmp_path / identity.DEFAULT).mkdir()
+    for name in ("manifest.json",):
+        (tmp_path / identity.DEFAULT / name).write_bytes(
+            (weights_root / identity.DEFAULT / name).read_bytes())
+    (tmp_path / identity.DEFAULT / "model.safetensors").write_bytes(b"\0" * 64)
+    with pytest.raises(weights.WeightsError, match=r"not a readable safetensors.*identity"):
+        identity.Reader.load(tmp_path)

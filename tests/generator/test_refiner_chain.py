@@ -53,10 +53,11 @@ def make_refiner(root: Path, name: str = DEFAULT) -> dict:
 
 
 def link_world(root: Path, weights_root: Path) -> Path:
-    """`root` with the default world and the stand-in, generators and encoders (links:
-    no copies)."""
+    """`root` with the default world and the stand-in, generators and encoders, and the
+    identity reader (links: no copies)."""
     root.mkdir(parents=True, exist_ok=True)
-    for name in ("met64", "met64-encoder", "dcgan64-standin", "dcgan64-standin-encoder"):
+    for name in ("met64", "met64-encoder", "dcgan64-standin", "dcgan64-standin-encoder",
+                 "dlib-face-v1"):
         (root / name).symlink_to(weights_root / name, target_is_directory=True)
     return root
 
