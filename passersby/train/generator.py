@@ -560,11 +560,14 @@ def run_folder(root: Path, out: str) -> Path:
                            fix="check the weights folder (weights.dir) is writable")
 
 
+SHIP_BATCHES = 32   # batches of 64 latents that measure the shipped average's statistics
+
+
 def shipped(nets: Nets, recipe: Recipe) -> nn.Module:
     """The average of G as it ships (eval mode). When G trained with batch statistics,
     the average's BatchNorm statistics are not those of its own pictures (they are an
-    average of other networks' statistics): they are measured again over 32 batches of
-    64 latents (fixed seed). From scratch this is the difference between noise and
+    average of other networks' statistics): they are measured again over SHIP_BATCHES
+    batches of 64 latents (fixed seed). From scratch this is the difference between noise and
     faces; with frozen statistics (fine-tuning recipes) the average is used as it is."""
     g = copy.deepcopy(nets.ema)
     if recipe.freeze_g > 0 or recipe.g_params == "bn":
@@ -576,7 +579,7 @@ def shipped(nets: Nets, recipe: Recipe) -> nn.Module:
     gen, dev = torch.Generator().manual_seed(recipe.seed + 11), next(g.parameters()).device
     g.train()
     with torch.no_grad():
-        for _ in range(32):
+        for _ in range(SHIP_BATCHES):
             g(torch.randn(64, g.nz, generator=gen).to(dev))
     for m in bns:
         m.momentum = 0.1
