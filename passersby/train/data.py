@@ -185,7 +185,7 @@ def _aligned_crop(rgb: np.ndarray, recipe: CropRecipe) -> tuple[np.ndarray, dict
     if found is None:
         return "no_face"
     lm, detector = found
-    eyes = float(np.hypot(*(lm[42:48].mean(0) - lm[36:42].mean(0))))
+    eyes = align.eye_distance(lm)
     if eyes < recipe.min_face / 2:
         return "too_small"
     if not align.plausible(lm):
