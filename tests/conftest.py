@@ -126,6 +126,16 @@ def child_outcome(report: Path) -> tuple[str, str]:
 
 
 @pytest.fixture()
+def few_ship_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped average's BatchNorm statistics from 2 batches, not 32 (training tests):
+    the same code, and ~90 % of the tiny runs' time was those 2,048 pictures per sample
+    grid and export (what those tests check is exactness and lineage, not the statistics)."""
+    from passersby.train import generator
+
+    monkeypatch.setattr(generator, "SHIP_BATCHES", 2)
+
+
+@pytest.fixture()
 def one_torch_thread() -> Iterator[None]:
     """torch on one CPU thread for the test (training tests: steady, and exact on resume)."""
     import torch

@@ -27,7 +27,7 @@ class Crash(Exception):
     """A power cut in the middle of a step: nothing gets saved."""
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "few_ship_batches")
 
 
 @pytest.fixture()

@@ -21,7 +21,7 @@ from passersby.train.generator import Recipe, train  # noqa: E402
 MET = Path(os.environ.get("PASSERSBY_MET_IMAGES", Path(__file__).resolve().parents[3] / "shared"
                           / "datasets" / "met-portraits" / "images"))
 FACES = ["image-10075.jpg", "image-10076.jpg", "image-10092.jpg", "image-10093.jpg"]
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "few_ship_batches")
 
 
 def _met(name: str) -> np.ndarray:
