@@ -64,7 +64,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
                            ("identity", "the sitter memory",
                             "`.venv/bin/python -m passersby.train.facenet_convert`")):
         name = getattr(w, key)
-        if weights.optional_absent(root, name, key) and name in names:
+        if not args.names and weights.optional_absent(root, name, key) and name in names:
             names.remove(name)
             print(f"{name:28s} absent: the player plays without {what} (make it with "
                   f"{fix}, or set weights.{key}: null)")

@@ -154,6 +154,9 @@ def _fix_missing(root: Path, name: str) -> str:
     """What to do about a package that is not there at all."""
     if name == STANDIN["name"]:
         return FIX_FETCH
+    if name == WeightsConfig().identity:
+        return ("it is made at set-up: `.venv/bin/python -m passersby.train.facenet_convert` "
+                "(deploy/setup.sh runs it), or set weights.identity: null")
     if (PROJECT_WEIGHTS / name / MANIFEST_FILE).is_file() and root.resolve() != PROJECT_WEIGHTS:
         return (f"the project has it in {PROJECT_WEIGHTS / name}: copy that folder into {root}, "
                 f"or leave weights.dir and $PASSERSBY_WEIGHTS unset")

@@ -118,3 +118,25 @@ def test_a_missing_default_reader_plays_without_sitters_and_any_other_fails_the_
     (tmp_path / identity.DEFAULT / "model.safetensors").write_bytes(b"\0" * 64)
     with pytest.raises(weights.WeightsError, match=r"not a readable safetensors.*identity"):
         identity.Reader.load(tmp_path)
+
+
+def test_weights_verify_named_fails_on_an_absent_reader_and_unnamed_calls_it_optional(
+        tmp_path, weights_root, capsys) -> None:  # type: ignore[no-untyped-def]
+    """set-up asks `weights verify dlib-face-v1` whether to make the package: a package it
+    names must verify, never pass as "optional, absent"."""
+    import yaml
+
+    from passersby.cli import main as cli
+
+    bare = tmp_path / "w"
+    bare.mkdir()
+    for name in ("met64", "met64-encoder", "met-refiner"):
+        (bare / name).symlink_to(weights_root / name, target_is_directory=True)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"weights": {"dir": str(bare)}}))
+    assert cli.main(["weights", "verify", identity.DEFAULT, "--config", str(path)]) == 1
+    assert "facenet_convert" in capsys.readouterr().out
+    assert cli.main(["weights", "verify", "--config", str(path)]) == 0
+    assert "absent: the player plays without the sitter memory" in capsys.readouterr().out
+    (bare / identity.DEFAULT).symlink_to(weights_root / identity.DEFAULT)
+    assert cli.main(["weights", "verify", identity.DEFAULT, "--config", str(path)]) == 0
