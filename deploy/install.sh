@@ -168,6 +168,13 @@ step_weights() {
   current_release
   mkdir -p "$prefix/weights"
   cp -a "$rel/src/weights/." "$prefix/weights/"
+  # the sitter memory's identity reader is converted, not committed (setup.sh does the same)
+  if ! PASSERSBY_WEIGHTS=$prefix/weights "$rel/venv/bin/passersby" weights verify dlib-face-v1 \
+      >/dev/null 2>&1; then
+    say "making the identity reader in $prefix/weights"
+    PASSERSBY_WEIGHTS=$prefix/weights "$rel/venv/bin/python" -m passersby.train.facenet_convert \
+      >/dev/null || die "the identity reader could not be made (message above)"
+  fi
   if PASSERSBY_WEIGHTS=$prefix/weights "$rel/venv/bin/passersby" weights verify >/dev/null 2>&1
   then
     say "weights verify in $prefix/weights"
