@@ -81,6 +81,9 @@ class Recipe:
     ndf: int = flag(32, "discriminator width (projected: the heads' width)")
     ngf: int = flag(64, "from scratch: the generator's width (--init keeps the init's)")
     ema: float = flag(0.99, "decay of the exported average of G")
+    ema_rampup: float = flag(0.0, "the average's half-life is at most R x the steps trained "
+                                  "(StyleGAN2-ADA's ema_rampup, e.g. 0.05: early on the average "
+                                  "follows G; default {default}: the fixed --ema)", metavar="R")
     seed: int = flag(0, "training seed", name="seed-train")
     size: int = flag(64, "picture size", choices=(64, 128, 256))
     checkpoint_every: int = 50   # steps
@@ -103,10 +106,11 @@ class Recipe:
                          choices=("all", "bn"))
     anchor: float = flag(0.0, "weight of a pull toward the --init's picture structure "
                               "(16x16 normalised luminance; the palette is free)", metavar="W")
-    d_arch: str = flag("dcgan", "the discriminator: dcgan (logistic loss) or projected "
+    d_arch: str = flag("dcgan", "the discriminator: dcgan (logistic loss), projected "
                                 "(heads on frozen EfficientNet-Lite0 features, train/projected.py; "
-                                "hinge loss; needs the [train] extra)",
-                       choices=("dcgan", "projected"))
+                                "hinge loss; needs the [train] extra) or none (no adversary: "
+                                "G learns from the coverage term alone, --imle W > 0)",
+                       choices=("dcgan", "projected", "none"))
     d_size: int = flag(128, "projected D: the size pictures are read at", metavar="PX")
     beta1: float = flag(0.5, "Adam's beta1 (first-moment decay), both networks")
     imle: float = flag(0.0, "weight of the coverage term (IMLE, train/imle.py: every crop "
@@ -200,7 +204,12 @@ def diff_augment(x: torch.Tensor, gen: torch.Generator, p: float = 1.0) -> torch
     return x * (~cut).to(x.dtype)
 
 
-def _discriminator(recipe: Recipe, nc: int) -> nn.Module:
+def _discriminator(recipe: Recipe, nc: int) -> nn.Module | None:
+    if recipe.d_arch == "none":
+        if recipe.imle <= 0:
+            raise TrainError("--d-arch none trains G from the coverage term alone: give "
+                             "--imle W (W > 0, e.g. 1.0), or choose a discriminator")
+        return None
     if recipe.d_arch == "dcgan":
         return Discriminator(recipe.ndf, nc, recipe.d_norm)
     if recipe.d_arch != "projected":
@@ -278,7 +287,8 @@ class Nets:
                 self.args = {"nz": 100, "ngf": recipe.ngf, "nc": 3, "size": recipe.size}
                 g, self.init = models.build("dcgan-generator", self.args), None
                 g.apply(_init_weights)
-            self.d = _discriminator(recipe, int(self.args["nc"])).to(device)
+            d = _discriminator(recipe, int(self.args["nc"]))
+            self.d = None if d is None else d.to(device)
         if int(self.args.get("size", 64)) != recipe.size:
             raise TrainError(f"--size {recipe.size}: the generator {init or 'architecture'} "
                              f"makes {self.args.get('size')} px pictures; use --size "
@@ -294,6 +304,9 @@ class Nets:
             self.g0 = copy.deepcopy(self.g).eval().requires_grad_(False)
         self.imle_z: torch.Tensor | None = None         # each crop's nearest latent
         self.space = self.real_features = None
+        if not recipe.ema_rampup >= 0:
+            raise TrainError(f"--ema-rampup {recipe.ema_rampup}: use a ratio >= 0 (0: the "
+                             f"fixed --ema; 0.05: StyleGAN2-ADA's)")
         if not (recipe.imle >= 0 and recipe.imle_pool >= 1 and recipe.imle_every >= 0):
             raise TrainError(f"--imle {recipe.imle} --imle-pool {recipe.imle_pool} --imle-every "
                              f"{recipe.imle_every}: use a weight >= 0 (0: none), a pool of at "
@@ -307,7 +320,15 @@ class Nets:
                 raise TrainError(str(e)) from None
         betas = (recipe.beta1, 0.999 if recipe.d_arch == "dcgan" else 0.99)
         self.opt_g = torch.optim.Adam(trainable, recipe.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), recipe.lr_d, betas=betas)
+        self.opt_d = (None if self.d is None
+                      else torch.optim.Adam(self.d.parameters(), recipe.lr_d, betas=betas))
+
+    def parts(self) -> tuple[dict[str, nn.Module], dict[str, torch.optim.Optimizer]]:
+        """The networks and optimizers a checkpoint holds (no D without an adversary)."""
+        nets = {"g": self.g, "d": self.d, "ema": self.ema}
+        opts = {"opt_g": self.opt_g, "opt_d": self.opt_d}
+        return ({k: v for k, v in nets.items() if v is not None},
+                {k: v for k, v in opts.items() if v is not None})
 
     def frozen(self) -> dict:
         """What of D is not in the checkpoint (the projected D's backbone and random
@@ -317,8 +338,7 @@ class Nets:
                                         "backbone_sha256": proj.backbone_sha256}
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        out = pack({"g": self.g, "d": self.d, "ema": self.ema},
-                   {"opt_g": self.opt_g, "opt_d": self.opt_d})
+        out = pack(*self.parts())
         if self.imle_z is not None:
             out["imle.z"] = self.imle_z.detach().cpu().contiguous().clone()
         return out
@@ -327,8 +347,7 @@ class Nets:
         tensors = dict(tensors)
         z = tensors.pop("imle.z", None)
         self.imle_z = None if z is None else z.to(next(self.g.parameters()).device)
-        unpack(tensors, {"g": self.g, "d": self.d, "ema": self.ema},
-               {"opt_g": self.opt_g, "opt_d": self.opt_d})
+        unpack(tensors, *self.parts())
 
 
 def pack(nets: dict[str, nn.Module],
@@ -378,6 +397,10 @@ def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
     x = real[idx.to(dev)].float() / 127.5 - 1.0                     # [B,3,S,S] f32 -1..1
     x = torch.where(flip, x.flip(3), x)
     z = torch.randn(recipe.batch, nets.g.nz, generator=gen).to(dev)
+    if nets.d is None:                          # no adversary: coverage alone
+        loss_g = recipe.imle * _coverage(nets, real, recipe, step, idx)
+        _g_update(nets, recipe, loss_g, step)
+        return 0.0, loss_g.item()
     fake = nets.g(z)                                                   # [B,3,S,S] f32 -1..1
     both = diff_augment(torch.cat([x, fake.detach()]), gen, p)
     if recipe.d_arch == "projected" and recipe.d_norm == "batch":   # reals and fakes apart:
@@ -413,13 +436,28 @@ def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
         with torch.no_grad():
             want = structure(nets.g0(z))
         loss_g = loss_g + recipe.anchor * (structure(fake) - want).square().mean()
+    _g_update(nets, recipe, loss_g, step)
+    return loss_d.item(), loss_g.item()
+
+
+def ema_decay(recipe: Recipe, step: int) -> float:
+    """The average's decay at step `step` (0-based): `ema`, or with `ema_rampup` R the
+    decay whose half-life is R x (step + 1) steps when that is shorter."""
+    if recipe.ema_rampup <= 0 or not 0 < recipe.ema < 1:
+        return recipe.ema
+    half_life = min(math.log(0.5) / math.log(recipe.ema), recipe.ema_rampup * (step + 1))
+    return 0.5 ** (1 / half_life)
+
+
+def _g_update(nets: Nets, recipe: Recipe, loss_g: torch.Tensor, step: int) -> None:
+    """G's step on its loss, then the average follows G."""
     nets.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     nets.opt_g.step()
+    keep = ema_decay(recipe, step)
     with torch.no_grad():
         for avg, cur in zip(nets.ema.state_dict().values(), nets.g.state_dict().values()):
-            avg.lerp_(cur, 1 - recipe.ema) if avg.is_floating_point() else avg.copy_(cur)
-    return loss_d.item(), loss_g.item()
+            avg.lerp_(cur, 1 - keep) if avg.is_floating_point() else avg.copy_(cur)
 
 
 def _coverage(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,

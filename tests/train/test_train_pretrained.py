@@ -267,3 +267,37 @@ def test_imle_finds_each_crops_nearest_picture_and_resumes_exactly(tmp_path: Pat
     assert "--imle 1.0" in whole["made_by"]
     with pytest.raises(generator.TrainError, match="--imle -1"):
         train(root, dataset, "bad", Recipe(batch=4, ngf=8, imle=-1.0), steps=1)
+
+
+def test_coverage_alone_trains_without_an_adversary_and_resumes_exactly(tmp_path: Path) -> None:
+    """--d-arch none: G learns from the IMLE term alone; the checkpoint holds no D, the run
+    resumes bit for bit, the average ramps up (--ema-rampup) and the flags are checked."""
+    dataset, root = _blobs(tmp_path), tmp_path / "weights"
+    recipe = Recipe(batch=4, ngf=8, checkpoint_every=2, sample_every=2, d_arch="none",
+                    imle=1.0, imle_pool=16, imle_every=3, ema=0.999, ema_rampup=0.05)
+    whole = train(root, dataset, "whole", recipe, steps=5)
+    train(root, dataset, "cut", recipe, steps=4)
+    resumed = train(root, dataset, "cut", recipe, steps=5)
+    assert resumed["tensors_sha256"] == whole["tensors_sha256"]
+    assert "--d-arch none" in whole["made_by"] and "--ema-rampup 0.05" in whole["made_by"]
+    folder = root / "cut" / generator.TRAIN_DIR
+    record = json.loads((folder / "checkpoint.json").read_text())
+    tensors = load_file(str(folder / record["file"]))
+    assert not any(k.startswith(("d.", "opt_d.")) for k in tensors)
+    assert any(k.startswith("opt_g.") for k in tensors)
+    assert record["losses"][0] == 0.0 and record["losses"][1] > 0
+    with pytest.raises(generator.TrainError, match="--d-arch none.*--imle"):
+        train(root, dataset, "bad", Recipe(batch=4, ngf=8, d_arch="none"), steps=1)
+    with pytest.raises(generator.TrainError, match="--ema-rampup -1"):
+        train(root, dataset, "bad", Recipe(batch=4, ngf=8, ema_rampup=-1.0), steps=1)
+
+
+def test_ema_rampup_follows_g_early_and_settles_at_the_fixed_decay() -> None:
+    """StyleGAN2-ADA's ramp-up: half-life R x steps until it reaches --ema's."""
+    ramp = Recipe(ema=0.999, ema_rampup=0.05)
+    assert generator.ema_decay(Recipe(ema=0.999), 0) == 0.999
+    assert generator.ema_decay(ramp, 0) == pytest.approx(0.5 ** 20)     # half-life 0.05 step
+    assert generator.ema_decay(ramp, 999) == pytest.approx(0.5 ** (1 / 50))
+    assert generator.ema_decay(ramp, 100_000) == pytest.approx(0.999)
+    decays = [generator.ema_decay(ramp, s) for s in range(0, 20_000, 100)]
+    assert decays == sorted(decays)
