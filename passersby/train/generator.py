@@ -80,6 +80,10 @@ class Recipe:
     lr_d: float = flag(2e-4, "D's learning rate")
     ndf: int = flag(32, "discriminator width (projected: the heads' width)")
     ngf: int = flag(64, "from scratch: the generator's width (--init keeps the init's)")
+    g_arch: str = flag("dcgan", "from scratch: the generator, dcgan (transposed convolutions) "
+                                "or lite (models/lite.py: nearest upsampling, 3x3 convolutions, "
+                                "skip-layer excitation; no checkerboard)",
+                       choices=("dcgan", "lite"))
     ema: float = flag(0.99, "decay of the exported average of G")
     ema_rampup: float = flag(0.0, "the average's half-life is at most R x the steps trained "
                                   "(StyleGAN2-ADA's ema_rampup, e.g. 0.05: early on the average "
@@ -124,6 +128,7 @@ class Recipe:
 
 
 DEFAULTS = asdict(Recipe())
+ARCHS = {"dcgan": "dcgan-generator", "lite": "lite-generator"}   # --g-arch -> manifest arch
 # command-line flag -> Recipe field, for the manifest's command line beyond batch/seed/size
 RECIPE_FLAGS = tuple((f.metadata["flag"] or f.name.replace("_", "-"), f.name)
                      for f in fields(Recipe) if "help" in f.metadata
@@ -248,6 +253,9 @@ def freeze(g: nn.Module, n: int, params: str = "all") -> list[nn.Parameter]:
     n > 0 or "bn" every BatchNorm of G is put in eval mode (running statistics frozen;
     call it after g.train(), which nothing calls again). Returns the parameters left
     to train."""
+    if n > 0 and any(type(m) is nn.Conv2d for m in g.modules()):
+        raise TrainError(f"--freeze-g {n}: counts the layers of a dcgan-generator; this G "
+                         f"has other layers; use --g-params bn to train only its BatchNorm")
     convs = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
     if not 0 <= n < len(convs):
         raise TrainError(f"--freeze-g {n}: G has {len(convs)} layers; freeze 0 (none) to "
@@ -261,7 +269,7 @@ def freeze(g: nn.Module, n: int, params: str = "all") -> list[nn.Parameter]:
         if isinstance(m, nn.ConvTranspose2d):
             count += 1
         if (count <= n and isinstance(m, (nn.ConvTranspose2d, nn.BatchNorm2d))
-                or params == "bn" and isinstance(m, nn.ConvTranspose2d)):
+                or params == "bn" and isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))):
             frozen.update(id(p) for p in m.parameters())
     for p in g.parameters():
         p.requires_grad_(id(p) not in frozen)
@@ -280,12 +288,15 @@ class Nets:
             torch.manual_seed(recipe.seed)
             if init:
                 g, m = weights.load_module(root, init, "generator")
-                self.args = dict(m["args"])
+                self.args, self.arch = dict(m["args"]), m["arch"]
                 self.init = {"package": init, "tensors_sha256": m["tensors_sha256"],
                              "licence": m.get("licence", "not stated")}
             else:
+                if recipe.g_arch not in ARCHS:
+                    raise TrainError(f"--g-arch {recipe.g_arch!r}: use one of {sorted(ARCHS)}")
                 self.args = {"nz": 100, "ngf": recipe.ngf, "nc": 3, "size": recipe.size}
-                g, self.init = models.build("dcgan-generator", self.args), None
+                self.arch = ARCHS[recipe.g_arch]
+                g, self.init = models.build(self.arch, self.args), None
                 g.apply(_init_weights)
             d = _discriminator(recipe, int(self.args["nc"]))
             self.d = None if d is None else d.to(device)
@@ -722,7 +733,7 @@ def _export(root: Path, out: str, nets: Nets, record: dict, report: dict,
                          for flag, key in RECIPE_FLAGS
                          if recipe.get(key, DEFAULTS[key]) != DEFAULTS[key]))
     manifest = {
-        "kind": "generator", "arch": "dcgan-generator", "args": nets.args,
+        "kind": "generator", "arch": nets.arch, "args": nets.args,
         "description": f"{recipe['size']} px generator trained by passersby on "
                        f"{report['faces']} face crops of {report['source_folder']}"
                        + (f", fine-tuned from {init['package']}" if init else ""),

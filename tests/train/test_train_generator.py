@@ -238,3 +238,32 @@ def test_batchnorm_only_and_batch_independent_samples(root: Path, dataset: Path)
         generator.Nets(recipe, root, None, torch.device("cpu"))
     with pytest.raises(TrainError, match="freeze-g 5"):
         generator.Nets(Recipe(freeze_g=5), root, STANDIN, torch.device("cpu"))
+
+
+def test_lite_generator_trains_resumes_and_plays(root: Path, dataset: Path) -> None:
+    """--g-arch lite: FastGAN's light G (no transposed convolutions); the package names its
+    architecture, loads in the chain (BatchNorm folded: the same pictures), a run resumes
+    exactly, and the dcgan-only --freeze-g is refused with the alternative."""
+    from passersby.generator import models
+
+    for size in (64, 128, 256):
+        g = models.build("lite-generator", {"nz": 100, "ngf": 8, "nc": 3, "size": size}).eval()
+        with torch.no_grad():
+            out = g(torch.randn(2, 100))
+        assert out.shape == (2, 3, size, size) and out.abs().max() <= 1
+        assert not any(isinstance(m, torch.nn.ConvTranspose2d) and m.stride != (1, 1)
+                       for m in g.modules())                 # upsampling is nearest + conv
+    recipe = Recipe(batch=4, ngf=8, ndf=8, checkpoint_every=2, sample_every=2, g_arch="lite")
+    whole = train(root, dataset, "lite", recipe, steps=4)
+    train(root, dataset, "cut", recipe, steps=2)
+    assert train(root, dataset, "cut", recipe, steps=4)["tensors_sha256"] == whole["tensors_sha256"]
+    assert whole["arch"] == "lite-generator" and "--g-arch lite" in whole["made_by"]
+    chain = Chain.load(root, "lite", None, "cpu")
+    z = np.random.default_rng(3).standard_normal((4, chain.nz)).astype(np.float32)
+    g, _ = weights.load_module(root, "lite", "generator")
+    with torch.no_grad():
+        want = g.float().eval()(torch.from_numpy(z))
+    assert (chain.generate(z) - want).abs().max() < 0.02             # folded == as trained
+    assert np.abs(chain.generate_batch(z)[0].astype(int) - chain.generate_batch(z)[1]).mean() > 1
+    with pytest.raises(generator.TrainError, match="--freeze-g 1.*--g-params bn"):
+        train(root, dataset, "bad", Recipe(batch=4, ngf=8, g_arch="lite", freeze_g=1), steps=1)
