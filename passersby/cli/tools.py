@@ -60,14 +60,12 @@ def cmd_weights(args: argparse.Namespace) -> int:
     w = cfg.weights
     names = args.names or [n for n in (w.generator, w.encoder, w.refiner, w.identity) if n]
     ok = True
-    for key, what, fix in (("refiner", "the refiner", "`passersby train refiner`"),
-                           ("identity", "the sitter memory",
-                            "`.venv/bin/python -m passersby.train.facenet_convert`")):
+    for key in weights.OPTIONAL:
         name = getattr(w, key)
         if not args.names and weights.optional_absent(root, name, key) and name in names:
             names.remove(name)
-            print(f"{name:28s} absent: the player plays without {what} (make it with "
-                  f"{fix}, or set weights.{key}: null)")
+            print(f"{name:28s} absent: the player plays without {weights.OPTIONAL[key][0]} "
+                  f"({weights.make_default(key)})")
     for name, good, msg in weights.verify(root, names):
         print(f"{name:28s} {msg}")
         ok &= good

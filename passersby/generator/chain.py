@@ -226,13 +226,8 @@ def optional_package(root: Path, name: str | None, key: str) -> str | None:
     if not name:
         return None
     if weights.optional_absent(root, name, key):
-        made = {"refiner": "make it with `passersby train refiner`",
-                "identity": "make it with `.venv/bin/python -m passersby.train."
-                            "facenet_convert` (deploy/setup.sh does)"}[key]
-        what = {"refiner": "playing the generator's own pictures, not refined",
-                "identity": "the stream remembers its pictures but not its sitters"}[key]
-        log.warning("%s: the default %s package is not there: %s (%s, or set weights.%s: "
-                    "null to say so and silence this)", root / name, key, what, made, key)
+        log.warning("%s: the default %s package is not there: %s (%s; null also silences "
+                    "this)", root / name, key, weights.OPTIONAL[key][1], weights.make_default(key))
         return None
     return name
 

