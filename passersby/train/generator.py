@@ -123,6 +123,9 @@ class Recipe:
                             "{default}: none)", metavar="W")
     imle_pool: int = flag(2048, "--imle: latents drawn per search (to find each crop's "
                                 "nearest picture)", metavar="N")
+    imle_keep: bool = flag(False, "--imle: each search weighs the crops' current latents "
+                                  "beside the fresh pool (a crop keeps its latent until a "
+                                  "fresh one is nearer)")
     imle_every: int = flag(0, "--imle: steps between searches (default {default}: one pass "
                               "over the crops)", metavar="K")
 
@@ -485,8 +488,9 @@ def _coverage(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
                                             for i in range(0, real.shape[0], 64)])
     every = recipe.imle_every or max(1, real.shape[0] // recipe.batch)
     if nets.imle_z is None or step % every == 0:
+        keep = nets.imle_z if recipe.imle_keep else None
         nets.imle_z = imle.nearest(nets.g, space, nets.real_features, recipe.imle_pool,
-                                   step_rng(recipe.seed + 104_729, step))
+                                   step_rng(recipe.seed + 104_729, step), keep=keep)
     dev = real.device
     return imle.loss(space, nets.g(nets.imle_z[idx.to(dev)]), nets.real_features[idx.to(dev)])
 

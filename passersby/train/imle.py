@@ -6,7 +6,9 @@ the question around: every crop must have a picture of G near it. Every `every` 
 (one pass over the crops by default) a pool of latents is drawn, G's pictures of them
 are read in a perceptual space, and each crop is given the latent whose picture lies
 nearest to it; each training step then pulls G's pictures of the batch's crops' latents
-toward those crops (`Recipe.imle`, its weight beside the adversarial loss). A G that
+toward those crops (`Recipe.imle`, its weight beside the adversarial loss, or alone:
+`d_arch: none`). With `imle_keep` each search also weighs the crops' current latents,
+as Adaptive IMLE (Aghabozorgi et al. 2023) keeps each data point's progress. A G that
 makes one face for every z is then far from most crops, and the term grows with the
 crops it leaves out.
 
@@ -53,14 +55,20 @@ class Space(nn.Module):
 
 
 def nearest(g: nn.Module, space: Space, real: torch.Tensor, pool: int,
-            gen: torch.Generator, chunk: int = 64) -> torch.Tensor:
+            gen: torch.Generator, chunk: int = 64, keep: torch.Tensor | None = None
+            ) -> torch.Tensor:
     """For each crop's features (real [N,D]) the latent [N,nz] among `pool` drawn from
-    `gen` whose picture by `g` is nearest to it."""
+    `gen` whose picture by `g` is nearest to it; with `keep` (the last search's latents
+    [N',nz]) those are candidates too, so a crop keeps its latent until a fresh one
+    beats it (a crop that found its picture does not lose it to an unlucky draw)."""
     dev = real.device
     best = torch.full((real.shape[0],), float("inf"), device=dev)
     pick = torch.zeros(real.shape[0], dtype=torch.long, device=dev)
     rr = real.square().sum(1)
     latents = torch.randn(pool, g.nz, generator=gen).to(dev)
+    if keep is not None:
+        latents = torch.cat([latents, keep.to(dev)])
+    pool = latents.shape[0]
     with torch.no_grad():
         for start in range(0, pool, chunk):
             f = space(g(latents[start:start + chunk]))

@@ -255,11 +255,19 @@ def test_imle_finds_each_crops_nearest_picture_and_resumes_exactly(tmp_path: Pat
         d = torch.cdist(real, space(g(pool))).argmin(1)
     assert torch.equal(z, pool[d])
     assert imle.loss(space, crops, real).item() < 1e-6 < imle.loss(space, crops.flip(0), real)
+    # --imle-keep: the current latents stand beside a fresh pool; a crop keeps its own
+    # unless a fresh one is nearer
+    kept = imle.nearest(g, space, real, pool=3, gen=torch.Generator().manual_seed(4), keep=z)
+    fresh = torch.randn(3, 100, generator=torch.Generator().manual_seed(4))
+    both = torch.cat([fresh, z])
+    with torch.no_grad():
+        assert torch.equal(kept, both[torch.cdist(real, space(g(both))).argmin(1)])
+    assert sum(torch.equal(a, b) for a, b in zip(kept, z)) >= 2     # 3 fresh vs 5 kept
 
     dataset, root = _blobs(tmp_path), tmp_path / "weights"
     recipe = Recipe(batch=4, ngf=8, ndf=8, checkpoint_every=2, sample_every=2,
                     d_arch="projected", d_size=64, beta1=0.0, imle=1.0, imle_pool=16,
-                    imle_every=3)
+                    imle_every=3, imle_keep=True)
     whole = train(root, dataset, "whole", recipe, steps=5)
     train(root, dataset, "cut", recipe, steps=4)                 # mid-search, step 4 of 3..5
     resumed = train(root, dataset, "cut", recipe, steps=5)
