@@ -1,4 +1,5 @@
-"""`passersby train generator`: a GAN for the dcgan-generator on a crop dataset.
+"""`passersby train generator`: a generator (dcgan or lite) on a crop dataset, by a GAN,
+by the IMLE coverage term (`imle`), or by the coverage term alone (`d_arch: none`).
 
 Trains from scratch, or fine-tunes an existing generator package (`init`). Losses
 are the non-saturating logistic ones. For small datasets (a thousand crops) real and
@@ -407,14 +408,14 @@ def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
     dev = real.device
     p = ada["p"] if ada is not None else 1.0
     idx = torch.randint(0, real.shape[0], (recipe.batch,), generator=gen)
-    flip = (torch.rand(recipe.batch, generator=gen) < 0.5).reshape(-1, 1, 1, 1).to(dev)
-    x = real[idx.to(dev)].float() / 127.5 - 1.0                     # [B,3,S,S] f32 -1..1
-    x = torch.where(flip, x.flip(3), x)
-    z = torch.randn(recipe.batch, nets.g.nz, generator=gen).to(dev)
     if nets.d is None:                          # no adversary: coverage alone
         loss_g = recipe.imle * _coverage(nets, real, recipe, step, idx)
         _g_update(nets, recipe, loss_g, step)
         return 0.0, loss_g.item()
+    flip = (torch.rand(recipe.batch, generator=gen) < 0.5).reshape(-1, 1, 1, 1).to(dev)
+    x = real[idx.to(dev)].float() / 127.5 - 1.0                     # [B,3,S,S] f32 -1..1
+    x = torch.where(flip, x.flip(3), x)
+    z = torch.randn(recipe.batch, nets.g.nz, generator=gen).to(dev)
     fake = nets.g(z)                                                   # [B,3,S,S] f32 -1..1
     both = diff_augment(torch.cat([x, fake.detach()]), gen, p)
     if recipe.d_arch == "projected" and recipe.d_norm == "batch":   # reals and fakes apart:
