@@ -127,6 +127,15 @@ class Recipe:
     imle_keep: bool = flag(False, "--imle: each search weighs the crops' current latents "
                                   "beside the fresh pool (a crop keeps its latent until a "
                                   "fresh one is nearer)")
+    imle_unique: bool = flag(False, "--imle: no latent goes to two crops (greedy, nearest "
+                                    "pairs first), so G cannot answer several crops with "
+                                    "one picture pulled toward their average")
+    imle_learn: float = flag(0.0, "--imle: also learn the crops' latents (GLO, Bojanowski "
+                                  "et al. 2018) at this rate: each crop keeps the latent of "
+                                  "the first search and moves it toward its crop beside G; "
+                                  "the shipped G folds their spread into its first layer, so "
+                                  "z ~ N(0,I) samples it (default {default}: searched only)",
+                             metavar="LR")
     imle_every: int = flag(0, "--imle: steps between searches (default {default}: one pass "
                               "over the crops)", metavar="K")
 
@@ -318,10 +327,15 @@ class Nets:
                                  "give --init or drop --anchor")
             self.g0 = copy.deepcopy(self.g).eval().requires_grad_(False)
         self.imle_z: torch.Tensor | None = None         # each crop's nearest latent
+        self.opt_z: torch.optim.Optimizer | None = None  # --imle-learn: the latents' own
+        self.learn = recipe.imle_learn
         self.space = self.real_features = None
         if not recipe.ema_rampup >= 0:
             raise TrainError(f"--ema-rampup {recipe.ema_rampup}: use a ratio >= 0 (0: the "
                              f"fixed --ema; 0.05: StyleGAN2-ADA's)")
+        if not (0 <= recipe.imle_learn < 10) or (recipe.imle_learn > 0 and recipe.imle <= 0):
+            raise TrainError(f"--imle-learn {recipe.imle_learn}: use a rate >= 0 and < 10 "
+                             f"(e.g. 0.03; 0: latents searched only), with --imle W > 0")
         if not (recipe.imle >= 0 and recipe.imle_pool >= 1 and recipe.imle_every >= 0):
             raise TrainError(f"--imle {recipe.imle} --imle-pool {recipe.imle_pool} --imle-every "
                              f"{recipe.imle_every}: use a weight >= 0 (0: none), a pool of at "
@@ -341,7 +355,7 @@ class Nets:
     def parts(self) -> tuple[dict[str, nn.Module], dict[str, torch.optim.Optimizer]]:
         """The networks and optimizers a checkpoint holds (no D without an adversary)."""
         nets = {"g": self.g, "d": self.d, "ema": self.ema}
-        opts = {"opt_g": self.opt_g, "opt_d": self.opt_d}
+        opts = {"opt_g": self.opt_g, "opt_d": self.opt_d, "opt_z": self.opt_z}
         return ({k: v for k, v in nets.items() if v is not None},
                 {k: v for k, v in opts.items() if v is not None})
 
@@ -361,8 +375,18 @@ class Nets:
     def load(self, tensors: dict[str, torch.Tensor]) -> None:
         tensors = dict(tensors)
         z = tensors.pop("imle.z", None)
-        self.imle_z = None if z is None else z.to(next(self.g.parameters()).device)
+        self.set_latents(None if z is None else z.to(next(self.g.parameters()).device),
+                         fresh=False)
         unpack(tensors, *self.parts())
+
+    def set_latents(self, z: torch.Tensor | None, fresh: bool = True) -> None:
+        """The crops' latents; learned ones (--imle-learn) get their own optimizer: Adam
+        without momentum, so a latent not in the batch does not move. Fresh ones (a
+        search's) are centred first; a checkpoint's are taken as they are."""
+        self.imle_z, self.opt_z = z, None
+        if z is not None and self.learn > 0:
+            self.imle_z = nn.Parameter(z - z.mean(0) if fresh else z)
+            self.opt_z = torch.optim.Adam([self.imle_z], self.learn, betas=(0.0, 0.999))
 
 
 def pack(nets: dict[str, nn.Module],
@@ -467,8 +491,14 @@ def ema_decay(recipe: Recipe, step: int) -> float:
 def _g_update(nets: Nets, recipe: Recipe, loss_g: torch.Tensor, step: int) -> None:
     """G's step on its loss, then the average follows G."""
     nets.opt_g.zero_grad(set_to_none=True)
+    if nets.opt_z is not None:
+        nets.opt_z.zero_grad(set_to_none=True)
     loss_g.backward()
     nets.opt_g.step()
+    if nets.opt_z is not None:                  # the crops' latents learn, stay centred
+        nets.opt_z.step()
+        with torch.no_grad():
+            nets.imle_z.sub_(nets.imle_z.mean(0))
     keep = ema_decay(recipe, step)
     with torch.no_grad():
         for avg, cur in zip(nets.ema.state_dict().values(), nets.g.state_dict().values()):
@@ -488,10 +518,11 @@ def _coverage(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
             nets.real_features = torch.cat([space(real[i:i + 64].float() / 127.5 - 1.0)
                                             for i in range(0, real.shape[0], 64)])
     every = recipe.imle_every or max(1, real.shape[0] // recipe.batch)
-    if nets.imle_z is None or step % every == 0:
+    if nets.imle_z is None or (step % every == 0 and nets.opt_z is None):
         keep = nets.imle_z if recipe.imle_keep else None
-        nets.imle_z = imle.nearest(nets.g, space, nets.real_features, recipe.imle_pool,
-                                   step_rng(recipe.seed + 104_729, step), keep=keep)
+        nets.set_latents(imle.nearest(nets.g, space, nets.real_features, recipe.imle_pool,
+                                      step_rng(recipe.seed + 104_729, step), keep=keep,
+                                      unique=recipe.imle_unique))
     dev = real.device
     return imle.loss(space, nets.g(nets.imle_z[idx.to(dev)]), nets.real_features[idx.to(dev)])
 
@@ -624,6 +655,8 @@ def shipped(nets: Nets, recipe: Recipe) -> nn.Module:
     batches of 64 latents (fixed seed). From scratch this is the difference between noise and
     faces; with frozen statistics (fine-tuning recipes) the average is used as it is."""
     g = copy.deepcopy(nets.ema)
+    if nets.opt_z is not None:
+        fold_prior(g, nets.imle_z.detach())
     if recipe.freeze_g > 0 or recipe.g_params == "bn":
         return g.eval()
     bns = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
@@ -638,6 +671,25 @@ def shipped(nets: Nets, recipe: Recipe) -> nn.Module:
     for m in bns:
         m.momentum = 0.1
     return g.eval()
+
+
+def fold_prior(g: nn.Module, codes: torch.Tensor) -> None:
+    """Make z ~ N(0,I) sample the learned latents' spread: their covariance's Cholesky
+    factor L (codes [N,nz], centred) is folded into G's first layer, whose input is z
+    (W'[i] = sum_j L[j,i] W[j]), so that G'(e) = G(L e) exactly."""
+    first = next(m for m in g.modules() if isinstance(m, (nn.ConvTranspose2d, nn.Linear)))
+    nz = codes.shape[1]
+    if first.weight.shape[0 if isinstance(first, nn.ConvTranspose2d) else 1] != nz:
+        raise TrainError(f"G's first layer {first} does not read the {nz}-d latent: "
+                         f"--imle-learn cannot fold the latents' spread into it")
+    cov = codes.T.double() @ codes.double() / max(codes.shape[0] - 1, 1)
+    chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(nz, dtype=torch.float64))
+    with torch.no_grad():
+        if isinstance(first, nn.ConvTranspose2d):      # weight [nz, out, k, k]
+            first.weight.copy_(torch.einsum("ji,jokl->iokl", chol,
+                                            first.weight.double()).float())
+        else:                                          # weight [out, nz]
+            first.weight.copy_((first.weight.double() @ chol).float())
 
 
 def _sample_grid(g: nn.Module, z: torch.Tensor, path: Path) -> None:
@@ -668,6 +720,10 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
     dev = pick_device(device, "--device")
     crops, report = data.load_crops(dataset, recipe.size)             # [N,S,S,3] uint8
     real = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous().to(dev)
+    if recipe.imle > 0 and recipe.imle_unique and recipe.imle_pool < real.shape[0]:
+        raise TrainError(f"--imle-pool {recipe.imle_pool} with --imle-unique: {dataset} holds "
+                         f"{real.shape[0]} crops and each needs a latent of its own; give "
+                         f"--imle-pool {real.shape[0]} or more")
     nets = Nets(recipe, root, init, dev)
     folder = run_folder(root, out)
     _adopt_carried(root, out, folder)

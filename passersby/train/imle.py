@@ -55,29 +55,52 @@ class Space(nn.Module):
 
 
 def nearest(g: nn.Module, space: Space, real: torch.Tensor, pool: int,
-            gen: torch.Generator, chunk: int = 64, keep: torch.Tensor | None = None
-            ) -> torch.Tensor:
+            gen: torch.Generator, chunk: int = 64, keep: torch.Tensor | None = None,
+            unique: bool = False) -> torch.Tensor:
     """For each crop's features (real [N,D]) the latent [N,nz] among `pool` drawn from
     `gen` whose picture by `g` is nearest to it; with `keep` (the last search's latents
     [N',nz]) those are candidates too, so a crop keeps its latent until a fresh one
-    beats it (a crop that found its picture does not lose it to an unlucky draw)."""
+    beats it (a crop that found its picture does not lose it to an unlucky draw). With
+    `unique` no latent goes to two crops (`assign_unique`): G cannot answer several
+    crops with one picture pulled toward their average."""
     dev = real.device
-    best = torch.full((real.shape[0],), float("inf"), device=dev)
-    pick = torch.zeros(real.shape[0], dtype=torch.long, device=dev)
-    rr = real.square().sum(1)
     latents = torch.randn(pool, g.nz, generator=gen).to(dev)
     if keep is not None:
         latents = torch.cat([latents, keep.to(dev)])
-    pool = latents.shape[0]
+    if unique and latents.shape[0] < real.shape[0]:
+        raise ValueError(f"{latents.shape[0]} candidate latents for {real.shape[0]} crops: "
+                         "a one-to-one search needs at least one per crop")
+    rr = real.square().sum(1)
+    parts = []
     with torch.no_grad():
-        for start in range(0, pool, chunk):
+        for start in range(0, latents.shape[0], chunk):
             f = space(g(latents[start:start + chunk]))
-            d = rr[:, None] + f.square().sum(1)[None] - 2 * real @ f.T     # [N,chunk]
-            dist, j = d.min(1)
-            closer = dist < best
-            best = torch.where(closer, dist, best)
-            pick = torch.where(closer, j + start, pick)
-    return latents[pick]
+            parts.append(rr[:, None] + f.square().sum(1)[None] - 2 * real @ f.T)
+    d = torch.cat(parts, 1)                                               # [N, pool]
+    return latents[assign_unique(d) if unique else d.argmin(1)]
+
+
+def assign_unique(d: torch.Tensor) -> torch.Tensor:
+    """For a distance matrix d [N crops, P latents] (P >= N) a latent index per crop, no
+    index twice: the greedy matching, pairs taken nearest first, a pair skipped when its
+    crop or latent is taken. Found in rounds: every pair that is the nearest free one of
+    both its crop and its latent is taken (it would be taken by the greedy walk too),
+    so a round costs one pass over the matrix, not one per pair."""
+    d = d.clone()
+    pick = torch.full((d.shape[0],), -1, dtype=torch.long, device=d.device)
+    todo = torch.arange(d.shape[0], device=d.device)
+    while todo.numel():
+        sub = d[todo]
+        dist, j = sub.min(1)                         # each crop's nearest free latent
+        cand = dist == sub.min(0).values[j]          # ... and that latent's nearest crop
+        pos = torch.arange(todo.numel(), device=d.device)
+        first = torch.full((d.shape[1],), todo.numel(), dtype=torch.long, device=d.device)
+        first = first.scatter_reduce(0, j[cand], pos[cand], "amin")   # ties: lower crop
+        win = cand & (first[j] == pos)
+        pick[todo[win]] = j[win]
+        d[:, j[win]] = float("inf")
+        todo = todo[~win]
+    return pick
 
 
 def loss(space: Space, fake: torch.Tensor, real_features: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 discriminator (and its exact resume), and the identity / fidelity yardsticks."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -264,10 +265,24 @@ def test_imle_finds_each_crops_nearest_picture_and_resumes_exactly(tmp_path: Pat
         assert torch.equal(kept, both[torch.cdist(real, space(g(both))).argmin(1)])
     assert sum(torch.equal(a, b) for a, b in zip(kept, z)) >= 2     # 3 fresh vs 5 kept
 
+    # --imle-unique: near-identical crops all want one latent; each gets its own, and
+    # the crop nearest to the shared one keeps it
+    same = space(crops[:1] + 0.01 * torch.rand(5, 3, 64, 64))
+    shared = imle.nearest(g, space, same, pool=20, gen=torch.Generator().manual_seed(3))
+    assert all(torch.equal(a, shared[0]) for a in shared)
+    own = imle.nearest(g, space, same, pool=20, gen=torch.Generator().manual_seed(3),
+                       unique=True)
+    assert len({tuple(a.tolist()) for a in own}) == 5
+    with torch.no_grad():
+        d = torch.cdist(same, space(g(pool))).square()
+    assert torch.equal(own[d[:, d.min(1).indices[0]].argmin()], shared[0])
+    with pytest.raises(ValueError, match="4 candidate latents for 5 crops"):
+        imle.nearest(g, space, same, pool=4, gen=torch.Generator(), unique=True)
+
     dataset, root = _blobs(tmp_path), tmp_path / "weights"
     recipe = Recipe(batch=4, ngf=8, ndf=8, checkpoint_every=2, sample_every=2,
                     d_arch="projected", d_size=64, beta1=0.0, imle=1.0, imle_pool=16,
-                    imle_every=3, imle_keep=True)
+                    imle_every=3, imle_keep=True, imle_unique=True)
     whole = train(root, dataset, "whole", recipe, steps=5)
     train(root, dataset, "cut", recipe, steps=4)                 # mid-search, step 4 of 3..5
     resumed = train(root, dataset, "cut", recipe, steps=5)
@@ -275,6 +290,32 @@ def test_imle_finds_each_crops_nearest_picture_and_resumes_exactly(tmp_path: Pat
     assert "--imle 1.0" in whole["made_by"]
     with pytest.raises(generator.TrainError, match="--imle -1"):
         train(root, dataset, "bad", Recipe(batch=4, ngf=8, imle=-1.0), steps=1)
+    with pytest.raises(generator.TrainError, match="holds 6 crops.*--imle-pool 6 or more"):
+        train(root, dataset, "bad", Recipe(batch=4, ngf=8, imle=1.0, imle_pool=5,
+                                           imle_unique=True), steps=1)
+
+
+def test_one_to_one_search_is_the_greedy_matching() -> None:
+    """imle.assign_unique gives what taking pairs nearest first gives (checked against
+    that walk on random matrices), one latent per crop, and ends when all want one."""
+    from passersby.train import imle
+
+    def walk(d: torch.Tensor) -> list[int]:
+        pick: list[int] = [-1] * d.shape[0]
+        used: set[int] = set()
+        for _, i, j in sorted((v, i, j) for (i, j), v in np.ndenumerate(d.numpy())):
+            if pick[i] < 0 and j not in used:
+                pick[i] = j
+                used.add(j)
+        return pick
+
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        n = int(torch.randint(1, 12, (1,), generator=gen))
+        d = torch.rand(n, n + int(torch.randint(0, 6, (1,), generator=gen)), generator=gen)
+        assert imle.assign_unique(d).tolist() == walk(d)
+    crowded = torch.rand(300, 1, generator=gen) + 0.01 * torch.rand(1, 400, generator=gen)
+    assert imle.assign_unique(crowded).unique().numel() == 300
 
 
 def test_coverage_alone_trains_without_an_adversary_and_resumes_exactly(tmp_path: Path) -> None:
@@ -309,3 +350,38 @@ def test_ema_rampup_follows_g_early_and_settles_at_the_fixed_decay() -> None:
     assert generator.ema_decay(ramp, 100_000) == pytest.approx(0.999)
     decays = [generator.ema_decay(ramp, s) for s in range(0, 20_000, 100)]
     assert decays == sorted(decays)
+
+
+def test_learned_latents_move_stay_centred_fold_and_resume_exactly(tmp_path: Path) -> None:
+    """--imle-learn: each crop's latent (from the first search) learns beside G, stays
+    centred, resumes bit for bit; the shipped G folds their spread: G'(e) == G(L e)."""
+    from passersby.generator import models
+
+    dataset, root = _blobs(tmp_path), tmp_path / "weights"
+    recipe = Recipe(batch=4, ngf=8, checkpoint_every=2, sample_every=2, d_arch="none",
+                    g_arch="lite", imle=1.0, imle_pool=16, imle_unique=True, imle_learn=0.05)
+    whole = train(root, dataset, "whole", recipe, steps=5)
+    train(root, dataset, "cut", recipe, steps=4)
+    resumed = train(root, dataset, "cut", recipe, steps=5)
+    assert resumed["tensors_sha256"] == whole["tensors_sha256"]
+    assert "--imle-learn 0.05" in whole["made_by"]
+    folder = root / "cut" / generator.TRAIN_DIR
+    tensors = load_file(str(folder / json.loads((folder / "checkpoint.json").read_text())["file"]))
+    z = tensors["imle.z"]
+    assert z.shape == (6, 100) and z.mean(0).abs().max() < 1e-5
+    assert "opt_z.0.exp_avg_sq" in tensors and tensors["opt_z.0.exp_avg_sq"].abs().sum() > 0
+
+    torch.manual_seed(0)
+    for arch in ("lite-generator", "dcgan-generator"):
+        g = models.build(arch, {"nz": 100, "ngf": 8, "nc": 3, "size": 64}).eval()
+        codes = torch.randn(300, 100) @ torch.randn(100, 100) * 0.3
+        codes -= codes.mean(0)
+        folded = copy.deepcopy(g)
+        generator.fold_prior(folded, codes)
+        chol = torch.linalg.cholesky(codes.T.double() @ codes.double() / 299)
+        e = torch.randn(4, 100)
+        with torch.no_grad():
+            assert (folded(e) - g((e.double() @ chol.T).float())).abs().max() < 1e-3
+    with pytest.raises(generator.TrainError, match="--imle-learn -1"):
+        train(root, dataset, "bad", Recipe(batch=4, ngf=8, d_arch="none", imle=1.0,
+                                           imle_learn=-1.0), steps=1)
