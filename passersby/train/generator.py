@@ -655,7 +655,7 @@ def shipped(nets: Nets, recipe: Recipe) -> nn.Module:
     batches of 64 latents (fixed seed). From scratch this is the difference between noise and
     faces; with frozen statistics (fine-tuning recipes) the average is used as it is."""
     g = copy.deepcopy(nets.ema)
-    if nets.opt_z is not None:
+    if recipe.imle_learn > 0 and nets.imle_z is not None:   # learned latents' spread
         fold_prior(g, nets.imle_z.detach())
     if recipe.freeze_g > 0 or recipe.g_params == "bn":
         return g.eval()
