@@ -138,6 +138,10 @@ class Recipe:
                              metavar="LR")
     imle_every: int = flag(0, "--imle: steps between searches (default {default}: one pass "
                               "over the crops)", metavar="K")
+    fake_latents: str = flag("normal", "the adversary's fakes: G(z), z ~ N(0,I), or (learned, "
+                                       "with --imle-learn) G(L z), L the learned latents' "
+                                       "Cholesky factor: the spread the shipped G samples",
+                             choices=("normal", "learned"))
 
 
 DEFAULTS = asdict(Recipe())
@@ -336,6 +340,10 @@ class Nets:
         if not (0 <= recipe.imle_learn < 10) or (recipe.imle_learn > 0 and recipe.imle <= 0):
             raise TrainError(f"--imle-learn {recipe.imle_learn}: use a rate >= 0 and < 10 "
                              f"(e.g. 0.03; 0: latents searched only), with --imle W > 0")
+        if recipe.fake_latents == "learned" and not (recipe.imle_learn > 0 and self.d):
+            raise TrainError("--fake-latents learned draws the adversary's fakes from the "
+                             "learned latents' spread: it needs --imle-learn LR (with --imle "
+                             "W) and a discriminator (--d-arch dcgan or projected)")
         if not (recipe.imle >= 0 and recipe.imle_pool >= 1 and recipe.imle_every >= 0):
             raise TrainError(f"--imle {recipe.imle} --imle-pool {recipe.imle_pool} --imle-every "
                              f"{recipe.imle_every}: use a weight >= 0 (0: none), a pool of at "
@@ -440,6 +448,8 @@ def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
     x = real[idx.to(dev)].float() / 127.5 - 1.0                     # [B,3,S,S] f32 -1..1
     x = torch.where(flip, x.flip(3), x)
     z = torch.randn(recipe.batch, nets.g.nz, generator=gen).to(dev)
+    if recipe.fake_latents == "learned":        # the spread the shipped G samples
+        z = z @ spread(_latents(nets, real, recipe, step).detach()).T.float()
     fake = nets.g(z)                                                   # [B,3,S,S] f32 -1..1
     both = diff_augment(torch.cat([x, fake.detach()]), gen, p)
     if recipe.d_arch == "projected" and recipe.d_norm == "batch":   # reals and fakes apart:
@@ -512,6 +522,17 @@ def _coverage(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
     default), from a random source of its own (a function of seed and step)."""
     from passersby.train import imle
 
+    dev = real.device
+    z = _latents(nets, real, recipe, step)
+    return imle.loss(nets.space, nets.g(z[idx.to(dev)]), nets.real_features[idx.to(dev)])
+
+
+def _latents(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int) -> torch.Tensor:
+    """The crops' latents [N,nz] at step `step`: searched again every `imle_every` steps
+    (one pass over the crops by default; learned ones only once), from a random source
+    of its own (a function of seed and step), so calling it twice in a step is the same."""
+    from passersby.train import imle
+
     space = nets.space
     if nets.real_features is None:
         with torch.no_grad():
@@ -523,8 +544,7 @@ def _coverage(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
         nets.set_latents(imle.nearest(nets.g, space, nets.real_features, recipe.imle_pool,
                                       step_rng(recipe.seed + 104_729, step), keep=keep,
                                       unique=recipe.imle_unique))
-    dev = real.device
-    return imle.loss(space, nets.g(nets.imle_z[idx.to(dev)]), nets.real_features[idx.to(dev)])
+    return nets.imle_z
 
 
 def _save_checkpoint(folder: Path, nets: Nets, record: dict, keep: bool = False) -> None:
@@ -682,14 +702,22 @@ def fold_prior(g: nn.Module, codes: torch.Tensor) -> None:
     if first.weight.shape[0 if isinstance(first, nn.ConvTranspose2d) else 1] != nz:
         raise TrainError(f"G's first layer {first} does not read the {nz}-d latent: "
                          f"--imle-learn cannot fold the latents' spread into it")
-    cov = codes.T.double() @ codes.double() / max(codes.shape[0] - 1, 1)
-    chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(nz, dtype=torch.float64))
+    chol = spread(codes)
     with torch.no_grad():
         if isinstance(first, nn.ConvTranspose2d):      # weight [nz, out, k, k]
             first.weight.copy_(torch.einsum("ji,jokl->iokl", chol,
                                             first.weight.double()).float())
         else:                                          # weight [out, nz]
             first.weight.copy_((first.weight.double() @ chol).float())
+
+
+def spread(codes: torch.Tensor) -> torch.Tensor:
+    """The Cholesky factor L [nz,nz] (float64) of centred codes' [N,nz] covariance: L e,
+    e ~ N(0,I), has their spread."""
+    nz = codes.shape[1]
+    cov = codes.T.double() @ codes.double() / max(codes.shape[0] - 1, 1)
+    return torch.linalg.cholesky(cov + 1e-6 * torch.eye(nz, dtype=torch.float64,
+                                                        device=codes.device))
 
 
 def _sample_grid(g: nn.Module, z: torch.Tensor, path: Path) -> None:

@@ -385,3 +385,35 @@ def test_learned_latents_move_stay_centred_fold_and_resume_exactly(tmp_path: Pat
     with pytest.raises(generator.TrainError, match="--imle-learn -1"):
         train(root, dataset, "bad", Recipe(batch=4, ngf=8, d_arch="none", imle=1.0,
                                            imle_learn=-1.0), steps=1)
+
+
+def test_fake_latents_learned_draws_the_adversarys_fakes_from_the_learned_spread(
+        tmp_path: Path) -> None:
+    """--fake-latents learned: the adversary's fakes are G(L e), L the learned latents'
+    Cholesky factor (what the shipped G samples), not G(e); refused without --imle-learn."""
+    dataset, root = _blobs(tmp_path), tmp_path / "weights"
+    recipe = Recipe(batch=4, ngf=8, g_arch="lite", d_arch="dcgan", imle=1.0, imle_pool=16,
+                    imle_unique=True, imle_learn=0.05, fake_latents="learned")
+    nets = generator.Nets(recipe, root, None, torch.device("cpu"))
+    crops, _ = data.load_crops(dataset, 64)
+    real = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()
+    generator._latents(nets, real, recipe, 0)
+    with torch.no_grad():                        # a spread of 5 in every direction
+        nets.imle_z.mul_(5.0 / nets.imle_z.std())
+    seen: list[torch.Tensor] = []
+    nets.g.register_forward_hook(lambda m, args, out: seen.append(args[0].detach()))
+    generator.train_step(nets, real, recipe, 0)
+    fakes = seen[0]                              # the first picture G makes: the fakes
+    assert fakes.shape == (4, 100)
+    assert 3.0 < float(fakes.std()) < 8.0        # N(0,I) would give about 1
+    plain = generator.Nets(Recipe(**{**generator.asdict(recipe), "fake_latents": "normal"}),
+                           root, None, torch.device("cpu"))
+    plain.set_latents(nets.imle_z.detach().clone())
+    seen.clear()
+    plain.g.register_forward_hook(lambda m, args, out: seen.append(args[0].detach()))
+    generator.train_step(plain, real, Recipe(**{**generator.asdict(recipe),
+                                                "fake_latents": "normal"}), 0)
+    assert 0.7 < float(seen[0].std()) < 1.3
+    with pytest.raises(generator.TrainError, match="--fake-latents learned"):
+        train(root, dataset, "bad", Recipe(batch=4, ngf=8, imle=1.0, fake_latents="learned"),
+              steps=1)
