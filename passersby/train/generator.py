@@ -138,6 +138,9 @@ class Recipe:
                              metavar="LR")
     imle_every: int = flag(0, "--imle: steps between searches (default {default}: one pass "
                               "over the crops)", metavar="K")
+    imle_face: float = flag(0.0, "--imle: the face square read again at 64 px in the "
+                                 "coverage space, each of its parts weighed F (train/imle.py; "
+                                 "default {default}: the whole picture only)", metavar="F")
     fake_latents: str = flag("normal", "the adversary's fakes: G(z), z ~ N(0,I), or (learned, "
                                        "with --imle-learn) G(L z), L the learned latents' "
                                        "Cholesky factor: the spread the shipped G samples",
@@ -352,9 +355,11 @@ class Nets:
             from passersby.train import imle, projected
 
             try:
-                self.space = imle.Space().to(device)
+                self.space = imle.Space(recipe.imle_face).to(device)
             except projected.BackboneUnavailable as e:
                 raise TrainError(str(e)) from None
+            except ValueError as e:
+                raise TrainError(f"--imle-face {recipe.imle_face}: {e}") from None
         betas = (recipe.beta1, 0.999 if recipe.d_arch == "dcgan" else 0.99)
         self.opt_g = torch.optim.Adam(trainable, recipe.lr_g, betas=betas)
         self.opt_d = (None if self.d is None

@@ -17,7 +17,11 @@ not the yardsticks' Lite2 or face descriptor) at 64 px, its first three levels (
 4, 8, 16), each feature unit-normalised over channels per position (as LPIPS does), and
 the picture itself at 16x16 for the palette. Parts are scaled so that the squared
 distance of two pictures is the sum over the four parts of their mean squared
-difference.
+difference. With `face` F > 0 the face square (the aligned crops' chip, where the eyes,
+nose and mouth are; generator/identity.CHIP) is read again at 64 px through the same
+three levels, each part weighed F: the adversary makes faces typical, and this asks each
+crop's picture to keep its own face, not only its layout and palette. (The face network
+of the identity yardstick is not used: a yardstick must not be trained on.)
 """
 from __future__ import annotations
 
@@ -31,23 +35,39 @@ LEVELS = ((0, 3), (3, 5), (5, 11))                 # EfficientNet-Lite0 blocks p
 class Space(nn.Module):
     """x [N,3,S,S] f32 -1..1 -> [N,D] f32; |a - b|^2 is the perceptual distance."""
 
-    def __init__(self) -> None:
+    def __init__(self, face: float = 0.0) -> None:
         super().__init__()
         from passersby.train import projected
 
+        if not 0 <= face < 100:
+            raise ValueError(f"face weight {face}: use 0 (none) to < 100")
         net, _ = projected.load_backbone()
         self.__dict__["net"] = net                     # frozen, outside the module tree
+        self.face = face
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        net = self.net
-        x = F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False)
-        parts = [F.adaptive_avg_pool2d(x, 16).flatten(1)]
+    def _levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x [N,3,64,64] -> the three levels, unit-normalised over channels, flattened."""
+        net, parts = self.net, []
         h = net._swish(net._bn0(net._conv_stem(x)))
         for lo, hi in LEVELS:
             for block in net._blocks[lo:hi]:
                 h = block(h)
             parts.append((h / (h.square().sum(1, keepdim=True).sqrt() + 1e-6)).flatten(1))
-        return torch.cat([p / p.shape[1] ** 0.5 for p in parts], 1)
+        return parts
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.shape[-1]
+        whole = F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False)
+        parts = [F.adaptive_avg_pool2d(whole, 16).flatten(1), *self._levels(whole)]
+        out = [p / p.shape[1] ** 0.5 for p in parts]
+        if self.face > 0:
+            from passersby.generator.identity import CHIP
+
+            left, top, side = (round(f * s) for f in CHIP)
+            chip = F.interpolate(x[:, :, top:top + side, left:left + side], size=(64, 64),
+                                 mode="bilinear", align_corners=False)
+            out += [p * (self.face / p.shape[1]) ** 0.5 for p in self._levels(chip)]
+        return torch.cat(out, 1)
 
     def to(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         self.__dict__["net"] = self.net.to(*args, **kwargs)

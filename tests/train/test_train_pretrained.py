@@ -417,3 +417,28 @@ def test_fake_latents_learned_draws_the_adversarys_fakes_from_the_learned_spread
     with pytest.raises(generator.TrainError, match="--fake-latents learned"):
         train(root, dataset, "bad", Recipe(batch=4, ngf=8, imle=1.0, fake_latents="learned"),
               steps=1)
+
+
+def test_coverage_space_reads_the_face_square_again_with_its_weight() -> None:
+    """imle.Space(face=F): three more parts, read from the face square only, weighed F;
+    a change outside the square leaves them as they were, one inside moves them."""
+    from passersby.generator.identity import CHIP
+    from passersby.train import imle
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    plain, face1, face4 = imle.Space(), imle.Space(face=1.0), imle.Space(face=4.0)
+    n = plain(x).shape[1]
+    f1, f4 = face1(x), face4(x)
+    assert torch.equal(f1[:, :n], plain(x)) and f1.shape[1] == 2 * n - 16 * 16 * 3
+    assert torch.allclose(f4[:, n:], 2 * f1[:, n:])             # parts weighed F: sqrt(F)
+    left, top, side = (round(f * 64) for f in CHIP)
+    outside, inside = x.clone(), x.clone()
+    outside[:, :, :top] = -1.0                                    # above the square
+    inside[:, :, top + side // 2, left + side // 2] += 1.0
+    assert torch.equal(face1(outside)[:, n:], f1[:, n:])
+    assert not torch.equal(face1(outside)[:, :n], f1[:, :n])
+    assert not torch.equal(face1(inside)[:, n:], f1[:, n:])
+    for bad in (-1.0, float("nan"), 1e9):
+        with pytest.raises(ValueError, match="face weight"):
+            imle.Space(face=bad)
