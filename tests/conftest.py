@@ -19,6 +19,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def default_world() -> tuple[str, str, str]:
+    """The default world's generator, encoder and refiner package names."""
+    from passersby.common.config import WeightsConfig
+
+    w = WeightsConfig()
+    return w.generator, w.encoder, str(w.refiner)
+
+
 @pytest.fixture(scope="session")
 def weights_root() -> Path:
     from passersby.generator import weights

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import default_world
 from passersby.cli import main as cli
 
 
@@ -25,7 +26,7 @@ def test_bad_config_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-unt
 def test_missing_weights_name_the_file_and_the_fix(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PASSERSBY_WEIGHTS", str(tmp_path / "empty"))
     rc, out = run(capsys, "render", "--seconds", "0.5", "--out", str(tmp_path / "x.mp4"))
-    assert rc == 2 and "met64" in out and "copy that folder into" in out
+    assert rc == 2 and default_world()[0] in out and "copy that folder into" in out
     rc, out = run(capsys, "render", "--weights", "dcgan64-standin", "--seconds", "0.5",
                   "--out", str(tmp_path / "x.mp4"))
     assert rc == 2 and "dcgan64-standin" in out and "passersby weights fetch" in out
@@ -42,7 +43,7 @@ def test_weights_flag_picks_a_world_and_its_encoder(tmp_path: Path, capsys) -> N
         assert (cfg.weights.generator, cfg.weights.encoder) == (
             "dcgan64-standin", "dcgan64-standin-encoder")
     cfg = load_config(parser().parse_args(["render"]))
-    assert (cfg.weights.generator, cfg.weights.encoder) == ("met64", "met64-encoder")
+    assert (cfg.weights.generator, cfg.weights.encoder) == default_world()[:2]
     rc, out = run(capsys, "render", "--weights", "nobody", "--seconds", "0.5",
                   "--out", str(tmp_path / "x.mp4"))
     assert rc == 2 and "nobody" in out and "--weights" in out

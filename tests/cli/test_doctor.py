@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import default_world
 from passersby.cli import doctor
 from passersby.cli import main as cli
 
@@ -41,17 +42,18 @@ def test_headless_box_is_healthy(healthy: dict[str, doctor.Check]) -> None:
 def test_broken_weights_fail_and_name_the_fix(tmp_path: Path, weights_root: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     broken = tmp_path / "weights"
-    for name in ("met64", "met64-encoder"):       # the default world, its G truncated
+    world, encoder, _ = default_world()
+    for name in (world, encoder):                 # the default world, its G truncated
         shutil.copytree(weights_root / name, broken / name,
                         ignore=shutil.ignore_patterns("*.safetensors", "*.png"))
-    shutil.copy(weights_root / "met64-encoder" / "model.safetensors", broken / "met64-encoder")
-    (broken / "met64" / "model.safetensors").write_bytes(b"\0" * 100)
+    shutil.copy(weights_root / encoder / "model.safetensors", broken / encoder)
+    (broken / world / "model.safetensors").write_bytes(b"\0" * 100)
     monkeypatch.setenv("PASSERSBY_WEIGHTS", str(broken))
     monkeypatch.delenv("PASSERSBY_CONFIG", raising=False)
     results = by_name(doctor.run(None, str(tmp_path / "state")))
     w = results["weights"]
     assert w.status == "fail" and "model.safetensors" in w.message
-    assert "git checkout -- weights/met64" in w.fix and "passersby train generator" in w.fix
+    assert f"git checkout -- weights/{world}" in w.fix and "passersby train generator" in w.fix
     assert doctor.main(None, str(tmp_path / "state"), False) == 1
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from conftest import default_world
 from passersby.common import config, state
 from passersby.common.novelty import NEAR_DUPLICATE, SITTER_REPEAT, distance, fingerprint
 from passersby.generator import identity, weights
@@ -130,7 +131,7 @@ def test_weights_verify_named_fails_on_an_absent_reader_and_unnamed_calls_it_opt
 
     bare = tmp_path / "w"
     bare.mkdir()
-    for name in ("met64", "met64-encoder", "met-refiner"):
+    for name in default_world():
         (bare / name).symlink_to(weights_root / name, target_is_directory=True)
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"weights": {"dir": str(bare)}}))

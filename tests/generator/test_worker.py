@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from conftest import default_world
 from passersby.common import config, messages, state
 from passersby.common.errors import UserError
 from passersby.common.frames import Frame, FrameQueue
@@ -94,9 +95,10 @@ def test_corrupt_weights_fail_at_start_naming_the_file(tmp_path: Path, weights_r
     import shutil
 
     bad = tmp_path / "weights"
-    shutil.copytree(weights_root / "met64", bad / "met64")           # the default world
-    shutil.copytree(weights_root / "met64-encoder", bad / "met64-encoder")
-    f = bad / "met64" / "model.safetensors"
+    world, encoder, _ = default_world()
+    shutil.copytree(weights_root / world, bad / world)               # the default world
+    shutil.copytree(weights_root / encoder, bad / encoder)
+    f = bad / world / "model.safetensors"
     blob = bytearray(f.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     f.write_bytes(bytes(blob))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import XVFB, xvfb
+from conftest import XVFB, default_world, xvfb
 from passersby.common import state
 
 
@@ -108,9 +108,9 @@ def test_corrupt_weights_keep_the_last_picture_on_screen(xdisplay: str, tmp_path
     from passersby.generator import weights
 
     root = tmp_path / "weights"
-    for name in ("met64", "met64-encoder", "met-refiner"):
+    for name in default_world():
         shutil.copytree(weights.PROJECT_WEIGHTS / name, root / name)
-    model = root / "met64" / weights.MODEL_FILE
+    model = root / default_world()[0] / weights.MODEL_FILE
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
@@ -119,7 +119,7 @@ def test_corrupt_weights_keep_the_last_picture_on_screen(xdisplay: str, tmp_path
     first = subprocess.run([sys.executable, "-m", "passersby", "run", "--windowed", "--state",
                             str(tmp_path / "new")], env=env, capture_output=True, text=True,
                            timeout=120)
-    assert first.returncode == 2 and "met64" in first.stderr, first.stderr[-2000:]
+    assert first.returncode == 2 and default_world()[0] in first.stderr, first.stderr[-2000:]
     played = tmp_path / "played"
     played.mkdir()
     Image.fromarray(np.full((256, 256, 3), 120, np.uint8)).save(played / "last.png")
@@ -127,7 +127,7 @@ def test_corrupt_weights_keep_the_last_picture_on_screen(xdisplay: str, tmp_path
                              str(played)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     seen = wait_for(proc, "cannot start", 120)
-    assert "last picture stays on screen" in seen and "met64" in seen
+    assert "last picture stays on screen" in seen and default_world()[0] in seen
     time.sleep(5)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGTERM)
