@@ -69,6 +69,10 @@ def require_extra() -> None:
 
 
 def spread(t: np.ndarray, pairs: int = 4000, seed: int = 0) -> float:
+    """Mean distance of random pairs of thumbnails; 0 with fewer than two (no pair: a
+    short audit must not report a NaN)."""
+    if len(t) < 2:
+        return 0.0
     r = np.random.default_rng(seed)
     i, j = r.integers(0, len(t), pairs), r.integers(0, len(t), pairs)
     keep = i != j

@@ -33,15 +33,22 @@ def test_the_default_world_is_the_projects_own_and_committed(weights_root: Path,
     w = WeightsConfig()
     g = weights.read_manifest(weights_root, w.generator)
     e = weights.read_manifest(weights_root, w.encoder)
-    assert g["kind"] == "generator" and g["lineage"]["init"] is None      # from scratch
-    assert g["licence"].startswith("Trained from scratch") and "CC0" in g["licence"]
+    assert g["kind"] == "generator"
+    root, chain = g, [w.generator]                 # its lineage, back to a run from scratch,
+    while root["lineage"]["init"] is not None:     # every step of it committed and intact
+        init = root["lineage"]["init"]
+        chain.append(init["package"])
+        root = weights.read_manifest(weights_root, init["package"])
+        assert root["tensors_sha256"] == init["tensors_sha256"], chain
+    assert root["licence"].startswith("Trained from scratch") and "CC0" in root["licence"]
+    assert "Trained from scratch by passersby" in g["licence"] and "CC0" in g["licence"]
     assert "NON-COMMERCIAL" not in g["licence"] + e["licence"]
     assert e["generator_tensors_sha256"] == g["tensors_sha256"]           # E is G's own
     assert all(ok for _, ok, _ in weights.verify(weights_root, [w.generator, w.encoder]))
     tracked = subprocess.run(["git", "ls-files", "weights/"], capture_output=True, text=True,
                              cwd=weights.PROJECT_WEIGHTS.parent).stdout.split()
     if tracked:                      # in a git checkout: the player needs no download
-        for name in (w.generator, w.encoder, w.refiner):
+        for name in (w.generator, w.encoder, w.refiner, *chain[1:]):
             assert f"weights/{name}/model.safetensors" in tracked, name
     assert cli.main(["weights", "verify", GEN]) == 0                       # one by name
     out = capsys.readouterr().out

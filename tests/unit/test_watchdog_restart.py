@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import xvfb
+from conftest import default_world, xvfb
 from passersby.common import state
 
 WATCHDOG_S = 4.0           # WatchdogSec of this test's "unit": beats every 2 s
@@ -32,7 +32,7 @@ def make_edition(folder: Path, weights_root: Path) -> state.State:
     from passersby.generator import audit
     from passersby.generator.chain import Chain
 
-    chain = Chain.load(weights_root, "met64", "met64-encoder", "cpu")
+    chain = Chain.load(weights_root, *default_world()[:2], "cpu")   # the world the player plays
     audit.run(chain, config.Config(), 30, seed=SEED, face_every=30, state_dir=folder)
     path = folder / state.CURRENT
     doc = json.loads(path.read_text())
