@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from passersby.generator.identity import CHIP
+
 LEVELS = ((0, 3), (3, 5), (5, 11))                 # EfficientNet-Lite0 blocks per level
 
 
@@ -61,8 +63,6 @@ class Space(nn.Module):
         parts = [F.adaptive_avg_pool2d(whole, 16).flatten(1), *self._levels(whole)]
         out = [p / p.shape[1] ** 0.5 for p in parts]
         if self.face > 0:
-            from passersby.generator.identity import CHIP
-
             left, top, side = (round(f * s) for f in CHIP)
             chip = F.interpolate(x[:, :, top:top + side, left:left + side], size=(64, 64),
                                  mode="bilinear", align_corners=False)

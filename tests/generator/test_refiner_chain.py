@@ -56,8 +56,8 @@ def link_world(root: Path, weights_root: Path) -> Path:
     """`root` with the default world and the stand-in, generators and encoders, and the
     identity reader (links: no copies)."""
     root.mkdir(parents=True, exist_ok=True)
-    for name in (*default_world()[:2], "met64", "met64-encoder", "dcgan64-standin",
-                 "dcgan64-standin-encoder", "dlib-face-v1"):
+    for name in dict.fromkeys((*default_world()[:2], "met64", "met64-encoder",
+                               "dcgan64-standin", "dcgan64-standin-encoder", "dlib-face-v1")):
         (root / name).symlink_to(weights_root / name, target_is_directory=True)
     return root
 
