@@ -53,11 +53,11 @@ from passersby.generator.traversal.modes import likeness_window
 
 FREEZE_CHANGE = 0.5  # mean |difference| on 0..255 below which a step counts as frozen
 # what the audit imports beyond the player: the project's [audit] extra (pyproject.toml)
-NEEDS = (("scipy", "scipy>=1.10"), ("cv2", "opencv-python-headless<5"))
+NEEDS = (("cv2", "opencv-python-headless<5"),)
 
 
 def require_extra() -> None:
-    """The audit's own packages (a KD-tree, the face yardstick) are there, or a UserError
+    """The audit's own package (the face yardstick) is there, or a UserError
     naming the missing ones and the extra that brings them (a player-only install)."""
     missing = [req for module, req in NEEDS if importlib.util.find_spec(module) is None]
     if missing:
@@ -97,32 +97,49 @@ def near_duplicates(fps: np.ndarray, window: int, steps: np.ndarray | None = Non
 
 
 def near_pairs(x: np.ndarray, where: np.ndarray, window: int, below: float,
-               names: np.ndarray | None = None) -> tuple[int, list]:
+               names: np.ndarray | None = None, block: int = 1 << 22) -> tuple[int, list]:
     """x [N,D] points (L2 distance), `where` [N] their positions: (pairs closer than
     `below` more than `window` positions apart, the ten closest below 2 x `below` as
     [name, name, distance], closest first; names are indices unless `names` is given).
-    Exhaustive, not sampled: candidates come from a KD-tree on a 16-d PCA projection
-    (a projection never lengthens a distance, so no pair within the radius is missed)
-    and are checked on the full points."""
-    from scipy.spatial import cKDTree
-
-    if len(x) < 2:
+    Exhaustive, not sampled, and bounded in memory: rows are compared with every later
+    row a block at a time (about `block` distances held at once, whatever the stream),
+    so a 200,000-keyframe audit needs no more than a short one. Distances come from the
+    Gram form in float32; those within its rounding of `below`, and the ten shown, are
+    re-read in float64."""
+    n = len(x)
+    if n < 2:
         return 0, []
     x = x.astype(np.float32)
-    mean = x.mean(axis=0)
-    sub = x[:: max(1, len(x) // 20000)] - mean
-    _, vecs = np.linalg.eigh(sub.T @ sub)
-    proj = (x - mean) @ vecs[:, -16:]
-    pairs = cKDTree(proj).query_pairs(2 * below, output_type="ndarray")
-    pairs = pairs[np.abs(where[pairs[:, 0]] - where[pairs[:, 1]]) > window]
-    if not len(pairs):
-        return 0, []
-    d = np.linalg.norm(x[pairs[:, 0]] - x[pairs[:, 1]], axis=1)
-    close = np.flatnonzero(d < 2 * below)
-    order = close[np.argsort(d[close])[:10]]
-    named = pairs[order] if names is None else names[pairs[order]]
-    closest = [[int(a), int(b), round(float(v), 4)] for (a, b), v in zip(named, d[order])]
-    return int((d < below).sum()), closest
+    x = x - x.mean(axis=0)               # centred: the Gram form loses fewer digits
+    sq = (x.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
+    where = np.asarray(where, np.int64)
+    slack = 1e-3 + 1e-5 * float(sq.max())  # float32 rounding of |a|^2 + |b|^2 - 2ab
+    low, reach = below ** 2, (2 * below) ** 2 + slack
+
+    def exact(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return np.sqrt(((x[i].astype(np.float64) - x[j]) ** 2).sum(axis=1))
+
+    rows = max(1, block // n)
+    count, best = 0, np.zeros((0, 3))    # best: [i, j, distance], the closest so far
+    for a in range(0, n - 1, rows):
+        b = min(n - 1, a + rows)
+        d2 = sq[a:b, None] + sq[None, a + 1:] - 2 * (x[a:b] @ x[a + 1:].T)
+        i, j = np.nonzero(d2 < reach)
+        v = d2[i, j]
+        i, j = i + a, j + a + 1
+        keep = (j > i) & (np.abs(where[i] - where[j]) > window)
+        i, j, v = i[keep], j[keep], v[keep]
+        edge = np.abs(v - low) <= slack
+        count += int((v[~edge] < low).sum()) + int((exact(i[edge], j[edge]) < below).sum())
+        top = np.argsort(v, kind="stable")[:10]
+        d = exact(i[top], j[top])
+        near = d < 2 * below
+        best = np.concatenate([best, np.stack([i[top][near], j[top][near], d[near]], axis=1)])
+        best = best[np.argsort(best[:, 2], kind="stable")[:10]]
+    pairs = best[:, :2].astype(np.int64)
+    named = pairs if names is None else np.asarray(names)[pairs]
+    closest = [[int(p), int(q), round(float(v), 4)] for (p, q), v in zip(named, best[:, 2])]
+    return count, closest
 
 
 def pairs_sheet(chain: Chain, zs: dict[int, np.ndarray], pairs: list, path: Path) -> Path:

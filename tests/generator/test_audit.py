@@ -17,6 +17,26 @@ def test_near_duplicate_search_is_exhaustive_and_respects_the_window() -> None:
     assert closest[0][:2] == [200, 5000]
 
 
+def test_near_pair_search_is_the_same_a_block_at_a_time() -> None:
+    # the search holds one block of distances at a time: the answer must not depend on
+    # the block, and a stream that stands still (every pair near) is counted, not hoarded
+    r = np.random.default_rng(1)
+    x = r.standard_normal((700, 128)).astype(np.float32) * 0.05
+    x[600] = x[30] + 0.001                      # two planted repeats far apart
+    x[650] = x[40] + 0.002
+    x[300:340] = x[299]                         # a frozen stretch: 40 x 39 / 2 pairs
+    where = np.arange(700) * 3
+    answers = [audit.near_pairs(x, where, 9, 0.2, where, block=b) for b in (700, 2000, 1 << 24)]
+    assert answers[0] == answers[1] == answers[2]
+    count, closest = answers[0]
+    frozen = sum(1 for i in range(300, 341) for j in range(i + 1, 341) if (j - i) * 3 > 9)
+    assert count == frozen + 2, count
+    assert len(closest) == 10 and all(d <= 1e-6 for _, _, d in closest), closest
+    lone = np.delete(x, range(300, 341), axis=0)
+    count, closest = audit.near_pairs(lone, np.arange(len(lone)), 9, 0.2, block=1000)
+    assert count == 2 and [c[:2] for c in closest] == [[30, 559], [40, 609]], closest
+
+
 def test_audit_with_power_cuts(chain, tmp_path) -> None:  # type: ignore[no-untyped-def]
     cfg = config.load(None, {"stream": {"save_seconds": 5.0}})  # short replays after a cut
     figures = audit.run(chain, cfg, 900, seed=0xC0DE, face_every=10,
