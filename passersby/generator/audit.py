@@ -20,7 +20,9 @@ Every generated keyframe counts as shown (no display lag). Figures (images are t
   default the memory's own rate, on the steps between its readings), pairs more than
   the sitter window apart closer than novelty.SITTER_REPEAT; closest_sitters: the ten
   closest such pairs below 2 x SITTER_REPEAT (drawn like closest_pairs). Null when
-  the chain has no identity package (weights.identity: null);
+  the chain has no identity package (weights.identity: null); sitter_repeats_escaped:
+  the sitters the memory caught and left; sitter_repeats_kept: those it caught but
+  showed, a sitter leap being too recent (at most one a sitter window);
 - with restart_every=K: every K shown keyframes the stream is dropped without a
   final save (a power cut) and resumed from the state folder; steps must rise.
 """
@@ -253,6 +255,7 @@ def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
             **figures,
             "novelty_repeats_escaped": stream.novelty.repeats,
             "sitter_repeats_escaped": stream.novelty.sitter_repeats,
+            "sitter_repeats_kept": stream.novelty.sitters_kept,
             "near_black_dropped": stream.dark,
             "state_bytes": state_bytes, "novelty_bytes_in_memory": stream.novelty.nbytes,
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

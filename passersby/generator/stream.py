@@ -14,7 +14,7 @@ import torch
 from passersby.common import rng, state
 from passersby.common.config import TraversalConfig
 from passersby.common.frames import Frame
-from passersby.common.novelty import SITTER_EVERY_S, SITTER_WINDOW_S, Novelty
+from passersby.common.novelty import NEVER, SITTER_EVERY_S, SITTER_WINDOW_S, Novelty
 from passersby.generator import taste
 from passersby.generator.chain import Chain, to_uint8
 from passersby.generator.traversal import modes, transform
@@ -81,6 +81,8 @@ class Stream:
                 self.novelty.load_bytes(saved.novelty)
             except (ValueError, OSError, KeyError) as e:
                 log.warning("novelty memory in the state is unreadable (%s); starting it afresh", e)
+        leaps = self.novelty.sitter_leaps  # a damaged state must not mute the memory
+        leaps[leaps > self.step] = NEVER
 
     def _refuse_latent(self, source: str, step: int) -> None:
         """A latent with NaN or inf in it (from the state file, a traversal, a config that

@@ -236,3 +236,39 @@ def test_sitter_sketch_has_its_own_file_and_catches_a_sitter_seen_long_ago(
     assert m.sitter_repeats == 1
     full = Memory(layout=SITTERS)
     assert full.nbytes + Memory().nbytes + m.visits.nbytes < 24 << 20  # all three, for years
+
+
+def test_the_sitter_memory_leaps_at_most_a_few_times_a_window_and_resumes_that(chain) -> None:  # type: ignore[no-untyped-def]
+    """A world that cannot avoid its sitters (every reading near one in memory) keeps the
+    pace of its morph: SITTER_LEAPS sitter leaps in a sitter window, the other repeats
+    shown and counted; the steps of the last leaps survive a cut, and a damaged state
+    that puts one in the future cannot mute the memory."""
+    from passersby.common import state
+    from passersby.common.novelty import SITTER_LEAPS
+
+    r = np.random.default_rng(5)
+    one = r.normal(0, 0.09, 128).astype(np.float32)
+    n = Novelty(100, window=5)
+    n.sitter_window = 40
+    assert not n.observe_sitter(0, one)
+    leaps = [step for step in range(41, 200) if n.observe_sitter(step, one)]
+    assert SITTER_LEAPS == 4 and leaps == [41, 42, 43, 44, 81, 82, 83, 84, 121, 122, 123, 124,
+                                           161, 162, 163, 164]
+    assert n.sitter_repeats == 16 and n.sitters_kept == 159 - 16
+    m = Novelty(100, window=5)
+    m.sitter_window = 40
+    m.load_bytes(n.to_bytes())
+    assert (m.sitter_repeats, m.sitters_kept) == (16, 159 - 16)
+    assert list(m.sitter_leaps) == list(n.sitter_leaps)
+    m.sitters = n.sitters
+    assert not m.observe_sitter(200, one) and m.observe_sitter(201, one)
+
+    s = Stream(chain, config.Config().traversal, 4.0, seed=3)
+    for _ in range(4):
+        s.next_frame()
+    s.novelty.sitter_leaps[:] = 10**12
+    saved = state.State(s.seed, s.step, s.step, s.z.copy(),
+                        chain.generator_manifest["tensors_sha256"], s.novelty.to_bytes(),
+                        None, s.traversal.to_bytes(), None)
+    again = Stream(chain, config.Config().traversal, 4.0, seed=3, saved=saved)
+    assert again.step == s.step and (again.novelty.sitter_leaps < 0).all()
