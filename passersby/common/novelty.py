@@ -36,9 +36,10 @@ quantisation moves a distance by ~0.01).
 Bounded for years: when a sketch is full, its older half is thinned to every other
 code, so it keeps all of the recent past and an ever sparser sample of the distant
 one (density ~ 1/age). Pictures: 245,760 codes = 17 h at 4 keyframes/s before the
-first thinning, 13.8 MB; sitters: 65,536 codes = 18 h at one a second, 8.9 MB. On
+first thinning, 13.8 MB; sitters: 65,536 codes = 4.5 h at 4 readings/s, 8.9 MB. On
 disk (PICTURES.file, SITTERS.file in the state folder) each is append-only between
-thinnings: ~13 KB + ~8 KB a minute, a rewrite every ~9 h once full (flash wears out).
+thinnings: ~13 KB + ~33 KB a minute; once full, a rewrite of the pictures every ~4 h
+and of the sitters every ~70 min (~8 MB an hour: flash wears out).
 """
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ def test_the_sitter_memory_resumes_exactly_after_a_cut(seen, tmp_path) -> None: 
     cfg = config.Config().traversal
     whole = Stream(seen, cfg, 4.0, seed=77)
     want = [whole.next_frame() for _ in range(48)]
-    assert whole.novelty.sitters.n >= 48 // sitter_every(4.0) - 2  # one reading in two
+    assert whole.novelty.sitters.n >= 48 // sitter_every(4.0) - 2  # every keyframe read
     cut = Stream(seen, cfg, 4.0, seed=77)
     keeper = Keeper(state.Saver(tmp_path), every_steps=8, queue=2)
     for _ in range(20):
