@@ -75,6 +75,7 @@ SITTER_REPEAT = 0.28   # descriptor distance under which two sitters are one (me
                        # 200,000-keyframe audit at 0.22-0.23 are, by eye, one sitter. Cost:
                        # 2.5e-7 of pairs of independent samples are closer, so a full memory
                        # (65,536 readings) finds a match for ~1.6 % of readings (0.30: 17 %)
+SITTER_BELOW = SITTER_REPEAT + 0.01  # the memory's codes are quantised: escape with a margin
 
 
 @dataclass(frozen=True)
@@ -301,7 +302,7 @@ class Novelty:
         keeps the pace of its morph instead of leaping at every keyframe; the repeats
         it then shows are counted in `sitters_kept`."""
         c = sitter_code(descriptor)
-        repeat = self.sitters.nearest(c, step - self.sitter_window) < SITTER_REPEAT
+        repeat = self.sitters.nearest(c, step - self.sitter_window) < SITTER_BELOW
         self.sitters.add(step, c)
         if not repeat:
             return False
