@@ -8,8 +8,8 @@
   (passersby.generator.process.threads: `stream.threads`, 0 = cores // 2), unless --threads.
 - the live stream (Stream.next_frame: G, transform, E, traversal, novelty, uint8
   frame; the refined frame too with R) at batch 1, keyframes/s without R, with R, and
-  with R and the sitter memory (weights.identity: one identity reading in two
-  keyframes), as the player runs it; interleaved blocks; the player needs
+  with R and the sitter memory (weights.identity: an identity reading every
+  keyframe at 4/s), as the player runs it; interleaved blocks; the player needs
   stream.keyframes_per_second (4/s).
 - the same on CUDA (float16, as the chain runs there) when torch sees a GPU.
 - the GL side (unless --no-gl, needs EGL): ms per displayed frame of the default

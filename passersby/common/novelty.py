@@ -65,7 +65,7 @@ HEADER = 16
 SITTER_EVERY_S = 0.25  # one sitter reading in this many seconds of display time: every
                        # keyframe at 4/s (one morph step changes the reading by ~0.24, as
                        # much as SITTER_REPEAT: a keyframe not read may be the repeat)
-SITTER_LEAPS = 4       # sitter leaps at most in a sitter window
+SITTER_LEAPS = 8       # sitter leaps at most in a sitter window
 NEVER = -(1 << 62)     # the step of a leap that never was
 SITTER_WINDOW_S = 20.0  # sitters closer in time than this are one morph, never a repeat
 SITTER_REPEAT = 0.28   # descriptor distance under which two sitters are one (metcrowd64,
