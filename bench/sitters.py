@@ -18,7 +18,7 @@ keyframes more than the sitter window apart. This prints, in descriptor distance
 - with --tail N: the share of all pairs of N independent samples closer than candidate
   thresholds, and so how often a full sitter memory (SITTERS.capacity readings) would
   find a reading near one it holds: what a threshold costs the stream in leaps. The
-  tail is steep (metcrowd64, 8,000 samples: 2.5e-7 of pairs under 0.28, 2.6e-6 under
+  tail is steep (metcrowd64, 8,000 samples: 1.9e-7 of pairs under 0.28, 2.6e-6 under
   0.30), so it needs thousands of samples (~0.02 s each).
 Prints a table and, with --json, the figures.
 """

@@ -73,8 +73,8 @@ SITTER_REPEAT = 0.28   # descriptor distance under which two sitters are one (me
                        # (pct95 <= 0.13) and most mirrored (median 0.23), under keyframes of
                        # the stream a sitter window apart (pct1 0.41); far-apart pairs of the
                        # 200,000-keyframe audit at 0.22-0.23 are, by eye, one sitter. Cost:
-                       # 2.5e-7 of pairs of independent samples are closer, so a full memory
-                       # (65,536 readings) finds a match for ~1.6 % of readings (0.30: 17 %)
+                       # 1.9e-7 of pairs of independent samples are closer, so a full memory
+                       # (65,536 readings) finds a match for ~1.2 % of readings (0.30: 16 %)
 SITTER_BELOW = SITTER_REPEAT + 0.01  # the memory's codes are quantised: escape with a margin
 
 
