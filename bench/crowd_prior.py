@@ -32,6 +32,8 @@ def main() -> int:
                     help="the crops' folder, read for the scale (skipped when absent)")
     args = ap.parse_args()
 
+    import json
+
     import torch
     from safetensors.torch import load_file
 
@@ -39,7 +41,7 @@ def main() -> int:
     from passersby.generator.chain import to_uint8
     from passersby.generator.identity import Reader
     from passersby.generator.weights import weights_dir
-    from passersby.train.generator import Recipe, shipped, spread
+    from passersby.train.generator import ARCHS, Recipe, shipped, spread
 
     torch.set_num_threads(1)
     t = load_file(str(args.checkpoint))
@@ -47,7 +49,12 @@ def main() -> int:
         raise SystemExit(f"{args.checkpoint}: holds no learned latents (imle.z); give a "
                          f"checkpoint of a --imle-learn run")
     z = t["imle.z"]
-    g = models.build("lite-generator", {"nz": z.shape[1], "ngf": 32, "nc": 3, "size": 64})
+    record = args.checkpoint.with_suffix(".json")  # kept steps: checkpoint-N.json beside
+    if not record.exists():
+        record = args.checkpoint.parent / "checkpoint.json"
+    recipe = json.loads(record.read_text(encoding="utf-8"))["recipe"]
+    g = models.build(ARCHS[recipe["g_arch"]], {"nz": z.shape[1], "ngf": recipe["ngf"],
+                                               "nc": 3, "size": recipe["size"]})
     g.load_state_dict({k[4:]: v for k, v in t.items() if k.startswith("ema.")})
     ship = shipped(types.SimpleNamespace(ema=g, imle_z=z), Recipe(imle_learn=0.03, imle=50.0))
     u_crops = torch.linalg.solve_triangular(spread(z).float(), z.T, upper=False).T
@@ -77,7 +84,6 @@ def main() -> int:
         rows["the crops themselves"] = spread_of(np.stack([np.asarray(
             Image.open(f).convert("RGB")) for f in files]))
     if args.json:
-        import json
         print(json.dumps({"checkpoint": str(args.checkpoint), "samples": n,
                           "rows": {k: {"mean": round(m, 4), "same_share": round(s, 4)}
                                    for k, (m, s) in rows.items()}, "machine": machine()},

@@ -17,12 +17,13 @@ Every generated keyframe counts as shown (no display lag). Figures (images are t
   over that of random samples (1.0 = as varied as the generator itself);
 - sitter_repeats: the same, of who is on screen: the sitter (the chain's identity
   descriptor, generator/identity.py) of one shown keyframe in `sitter_every` (by
-  default the memory's own rate, on the steps between its readings), pairs more than
+  default the memory's own rate: every keyframe at 4/s; with a sparser rate, on the
+  steps between its readings), read and compared exactly, pairs more than
   the sitter window apart closer than novelty.SITTER_REPEAT; closest_sitters: the ten
   closest such pairs below 2 x SITTER_REPEAT (drawn like closest_pairs). Null when
   the chain has no identity package (weights.identity: null); sitter_repeats_escaped:
   the sitters the memory caught and left; sitter_repeats_kept: those it caught but
-  showed, a sitter leap being too recent (at most one a sitter window);
+  showed, the window's leaps being spent (novelty.SITTER_LEAPS a sitter window);
 - with restart_every=K: every K shown keyframes the stream is dropped without a
   final save (a power cut) and resumed from the state folder; steps must rise.
 """
