@@ -7,10 +7,12 @@ import sys
 import pytest
 import torch
 
+from passersby.common import novelty
 from passersby.generator.chain import Chain
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "bench"))
 import chain_peak  # noqa: E402
+import flash_writes  # noqa: E402
 import common  # noqa: E402
 
 
@@ -37,3 +39,17 @@ def test_emit_prints_a_table_or_json(capsys: pytest.CaptureFixture[str]) -> None
     common.emit("x", rows, as_json=False)
     text = capsys.readouterr().out
     assert "size" in text and "1.23" in text
+
+
+def test_aged_sketches_count_appends_and_every_rewrite() -> None:
+    days, kps = 0.1, 4.0  # 34,560 keyframes, a sitter reading each
+    out = flash_writes._aged_sketches(novelty, kps, 120.0, days, seed=1)
+    # full at the start: a thinning at the first reading, then one per quarter capacity
+    assert out["rewrites_per_day"][novelty.SITTERS.file] == pytest.approx(3 / days)
+    assert out["rewrites_per_day"][novelty.PICTURES.file] == pytest.approx(1 / days)
+    for layout, rewrites in ((novelty.SITTERS, 3), (novelty.PICTURES, 1)):
+        item = layout.record.itemsize
+        whole = rewrites * (novelty.HEADER + layout.capacity * 3 // 4 * item)
+        written = out["bytes_per_day"][layout.file] * days
+        assert whole < written <= whole + 34_560 * item  # each reading once, or in a rewrite
+        assert out["size"][layout.file] > novelty.HEADER + layout.capacity * 3 // 4 * item

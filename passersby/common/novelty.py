@@ -39,7 +39,8 @@ one (density ~ 1/age). Pictures: 245,760 codes = 17 h at 4 keyframes/s before th
 first thinning, 13.8 MB; sitters: 65,536 codes = 4.5 h at 4 readings/s, 8.9 MB. On
 disk (PICTURES.file, SITTERS.file in the state folder) each is append-only between
 thinnings: ~13 KB + ~33 KB a minute; once full, a rewrite of the pictures every ~4 h
-and of the sitters every ~70 min (~8 MB an hour: flash wears out).
+and of the sitters every ~70 min: 78 + 189 MB a day once both are full (bench/
+flash_writes.py --sketch-days; rewrites cost ~3x the appends whatever the capacity).
 """
 from __future__ import annotations
 
