@@ -12,8 +12,8 @@ from passersby.generator.chain import Chain
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "bench"))
 import chain_peak  # noqa: E402
-import flash_writes  # noqa: E402
 import common  # noqa: E402
+import flash_writes  # noqa: E402
 
 
 def test_flop_count_of_the_default_chain(chain: Chain) -> None:
