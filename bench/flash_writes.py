@@ -39,6 +39,9 @@ def main() -> None:
                     help="days of readings to run the full novelty sketches for")
     ap.add_argument("--seed", type=lambda s: int(s, 0), default=0xF1A5)
     args = ap.parse_args()
+    if not 0 < args.sketch_days < 1e4 or not 0 < args.minutes < 1e6:
+        ap.error(f"--sketch-days {args.sketch_days} / --minutes {args.minutes}: give a "
+                 "positive number of days / minutes")
 
     import torch
 
