@@ -103,7 +103,7 @@ def main() -> None:
     fresh = sum(per_day.values())
     fsyncs_fresh = 24 * counts["fsync"] / hours
     os.fsync, os.replace = real_fsync, real_replace
-    aged = _aged_sketches(novelty, kps, save_s, args.sketch_days, args.seed)
+    aged = _aged_sketches(kps, save_s, args.sketch_days, args.seed)
     for f in sketches:  # the play's sketch writes, superseded by the aged sketches'
         per_day.pop(f"{f} (appended)", None)
         per_day.pop(f, None)
@@ -123,16 +123,22 @@ def _size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
-def _aged_sketches(novelty, kps: float, save_s: float, days: float, seed: int) -> dict:
+def _aged_sketches(kps: float, save_s: float, days: float, seed: int) -> dict:
     """Bytes a day written to each novelty sketch once full: both start at capacity (on
     disk), take a reading per keyframe (pictures) and per sitter reading (sitters) for
     `days` of display time, and are saved through state.Saver's own writer every
     `save_s`; appends and whole rewrites are counted from the files' sizes."""
+    from passersby.common import novelty
     from passersby.generator.stream import sitter_every
 
+    with tempfile.TemporaryDirectory(prefix="pb-sketch-") as tmp:  # ~22 MB: not left behind
+        return _run_sketches(novelty, sitter_every(kps), Path(tmp), kps, save_s, days, seed)
+
+
+def _run_sketches(novelty, sitter_every: int, folder: Path, kps: float, save_s: float,
+                  days: float, seed: int) -> dict:
     gen = np.random.default_rng(seed)
-    folder = Path(tempfile.mkdtemp(prefix="pb-sketch-"))
-    every = {novelty.PICTURES.file: 1, novelty.SITTERS.file: sitter_every(kps)}
+    every = {novelty.PICTURES.file: 1, novelty.SITTERS.file: sitter_every}
     mems = {}
     for layout in (novelty.PICTURES, novelty.SITTERS):
         mem = novelty.Memory(layout=layout)

@@ -43,7 +43,7 @@ def test_emit_prints_a_table_or_json(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_aged_sketches_count_appends_and_every_rewrite() -> None:
     days, kps = 0.1, 4.0  # 34,560 keyframes, a sitter reading each
-    out = flash_writes._aged_sketches(novelty, kps, 120.0, days, seed=1)
+    out = flash_writes._aged_sketches(kps, 120.0, days, seed=1)
     # full at the start: a thinning at the first reading, then one per quarter capacity
     assert out["rewrites_per_day"][novelty.SITTERS.file] == pytest.approx(3 / days)
     assert out["rewrites_per_day"][novelty.PICTURES.file] == pytest.approx(1 / days)
