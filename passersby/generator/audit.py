@@ -176,7 +176,11 @@ class _Recorder:
         self.face_every, self.n, self.prev = face_every, 0, None
         self.run, self.longest, self.last_step, self.backwards = 0, 0, -1, 0
 
-    def add(self, step: int, image: np.ndarray, z: np.ndarray) -> None:
+    def add(self, step: int, image: np.ndarray, z: np.ndarray,
+            read: tuple[int, np.ndarray] | None = None) -> None:
+        """One shown keyframe. `read`: the stream's own last reading (step, descriptor);
+        the same reader on the same picture, so it is taken where its step is this one
+        and the picture is read again only where the stream did not read it."""
         if self.zs is None:
             self.zs = np.zeros((len(self.fps), len(z)), np.float32)
         self.zs[self.n] = z
@@ -192,7 +196,8 @@ class _Recorder:
         if self.n % self.face_every == 0:
             self.sampled.append(image)
         if self.identity is not None and step % self.sitter_every == self.sitter_every // 2:
-            self.sitters.append(self.identity.read(image[None])[0])
+            self.sitters.append(read[1] if read is not None and read[0] == step
+                                else self.identity.read(image[None])[0])
             self.sitter_steps.append(step)
         self.prev, self.n = image, self.n + 1
 
@@ -232,7 +237,7 @@ def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
             restarts += 1
         frame = stream.next_frame()
         keeper.after_step(stream)
-        rec.add(frame.step, frame.image, frame.z)
+        rec.add(frame.step, frame.image, frame.z, stream.sitter)
         if progress and (k + 1) % 500 == 0:
             progress(k + 1, steps)
     elapsed = time.perf_counter() - start

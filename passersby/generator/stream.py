@@ -57,6 +57,7 @@ class Stream:
             self._restore(saved)
         self.last_info = StepInfo()
         self.dark = 0  # near-black keyframes dropped
+        self.sitter: tuple[int, np.ndarray] | None = None  # (step, descriptor): the last read
 
     def _restore(self, saved: state.State) -> None:
         self.step, self.skip_to = saved.step, saved.skip_to
@@ -176,6 +177,7 @@ class Stream:
             log.info("keyframe %d nearly repeats a recent one: dropped, leaping away", self.step)
         elif self.chain.identity is not None and self.step % self.sitter_every == 0:
             sitter = self.chain.identity.read(frame.image[None])[0]
+            self.sitter = (self.step, sitter)
             if self.novelty.observe_sitter(self.step, sitter):
                 log.info("keyframe %d shows a sitter seen before: dropped, leaping away",
                          self.step)

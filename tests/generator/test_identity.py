@@ -141,3 +141,41 @@ def test_weights_verify_named_fails_on_an_absent_reader_and_unnamed_calls_it_opt
     assert "absent: the player plays without the sitter memory" in capsys.readouterr().out
     (bare / identity.DEFAULT).symlink_to(weights_root / identity.DEFAULT)
     assert cli.main(["weights", "verify", identity.DEFAULT, "--config", str(path)]) == 0
+
+
+def test_the_audit_takes_the_streams_own_readings(seen) -> None:  # type: ignore[no-untyped-def]
+    """The audit compares the sitters of every shown keyframe; the stream has read each of
+    them already (same reader, same picture), so the audit reads none again, and its
+    figures are those of an audit that reads every picture itself, power cuts included."""
+    from passersby.generator import audit
+
+    class Counting:
+        def __init__(self, reader: identity.Reader) -> None:
+            self.reader, self.images = reader, 0
+
+        def read(self, images: np.ndarray) -> np.ndarray:
+            self.images += len(images)
+            return self.reader.read(images)
+
+    cfg = config.load(None, {"stream": {"save_seconds": 2.0}})  # replays after a cut
+
+    def audited(reuse: bool) -> tuple[dict, int]:
+        counting = Counting(seen.identity)
+        chain = dataclasses.replace(seen, identity=counting)
+        add = audit._Recorder.add
+        try:
+            if not reuse:   # the audit as it was: every shown picture read again
+                audit._Recorder.add = lambda self, step, image, z, read=None: add(
+                    self, step, image, z)
+            figures = audit.run(chain, cfg, 40, seed=9, face_every=10, restart_every=15)
+        finally:
+            audit._Recorder.add = add
+        return figures, counting.images
+
+    (taken, reads), (again, rereads) = audited(True), audited(False)
+    assert taken["sitters_read"] == again["sitters_read"] == 40
+    assert taken["restarts"] == 2 and taken["replayed_steps"] > 0
+    assert rereads - reads == 40 and reads >= 40   # the stream's own readings only
+    for volatile in ("steps_per_s", "max_rss_mb"):
+        taken.pop(volatile), again.pop(volatile)
+    assert taken == again
