@@ -7,9 +7,11 @@ latent. The shipped G samples z ~ N(0, I) through L, the Cholesky factor of thos
 latents' spread (train/generator.py fold_prior). This reads the identity spread (the
 sitter memory's reader on its fixed chip: mean pairwise descriptor distance, share of
 pairs under dlib's "same person" 0.6) of G at N(0, I), at the crops' own latents, and
-at those latents blurred toward the prior: if G at the crops' latents is as varied as
-the crops, a sampler nearer the latents (a mixture) would widen the crowd; if not, G
-itself is the limit. Prints a table (or --json)."""
+at those latents blurred toward the prior (a mixture sampler), and at blends of two crops'
+latents; beside each, the share of its pictures farther than the memorisation threshold
+from every crop and mirror (train/measure.py): a sampler nearer the crops' latents widens
+the crowd only as far as it does not redraw the crops. If G at the crops' latents is no
+more varied than at N(0, I), G itself is the limit. Prints a table (or --json)."""
 from __future__ import annotations
 
 import sys
@@ -42,6 +44,7 @@ def main() -> int:
     from passersby.generator.identity import Reader
     from passersby.generator.weights import weights_dir
     from passersby.train.generator import ARCHS, Recipe, shipped, spread
+    from passersby.train.measure import memorisation
 
     torch.set_num_threads(1)
     t = load_file(str(args.checkpoint))
@@ -60,39 +63,52 @@ def main() -> int:
     u_crops = torch.linalg.solve_triangular(spread(z).float(), z.T, upper=False).T
     reader = Reader.load(weights_dir(None))
 
-    def spread_of(pictures: np.ndarray) -> tuple[float, float]:
+    files = sorted(args.crops.glob("*.png"))
+    crops = None
+    if files:
+        from PIL import Image
+        crops = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+
+    def spread_of(pictures: np.ndarray, copies: bool = True) -> tuple[float, ...]:
         d = reader.read(pictures)
         pairs = np.linalg.norm(d[:, None] - d[None], axis=2)[np.triu_indices(len(d), 1)]
-        return float(pairs.mean()), float((pairs < 0.6).mean())
+        kept = (memorisation(pictures, crops)["fraction_farther"]
+                if copies and crops is not None else float("nan"))
+        return float(pairs.mean()), float((pairs < 0.6).mean()), kept
 
-    def of(u: torch.Tensor) -> tuple[float, float]:
+    def of(u: torch.Tensor) -> tuple[float, ...]:
         with torch.no_grad():
             return spread_of(np.concatenate([to_uint8(ship(u[i:i + 100]))
                                              for i in range(0, len(u), 100)]))
 
+    def noisy(u: torch.Tensor, s: float) -> torch.Tensor:
+        return (u + s * torch.randn(u.shape, generator=gen)) / (1 + s * s) ** 0.5
+
     gen = torch.Generator().manual_seed(5)
     n = min(args.samples, len(z))
     pick = u_crops[torch.randperm(len(z), generator=gen)[:n]]
+    other = u_crops[torch.randperm(len(z), generator=gen)[:n]]
     rows = {"G at z ~ N(0, I) (what ships)": of(torch.randn(n, z.shape[1], generator=gen)),
             "G at the crops' own latents": of(pick)}
-    for s in (0.3, 0.7):
-        noise = torch.randn(n, z.shape[1], generator=gen)
-        rows[f"G at the latents + {s} N(0, I)"] = of((pick + s * noise) / (1 + s * s) ** 0.5)
-    files = sorted(args.crops.glob("*.png"))[:n]
-    if files:
-        from PIL import Image
-        rows["the crops themselves"] = spread_of(np.stack([np.asarray(
-            Image.open(f).convert("RGB")) for f in files]))
+    for s in (0.3, 0.5, 0.7, 1.0):
+        rows[f"G at the latents + {s} N(0, I)"] = of(noisy(pick, s))
+    t = torch.rand(n, 1, generator=gen) * 0.5 + 0.25          # blends of two sitters
+    blend = t * pick + (1 - t) * other
+    blend = blend / blend.norm(dim=1, keepdim=True) * pick.norm(dim=1, keepdim=True)
+    rows["G at blends of two + 0.5 N(0, I)"] = of(noisy(blend, 0.5))
+    if crops is not None:
+        rows["the crops themselves"] = spread_of(crops[:n], copies=False)
     if args.json:
         print(json.dumps({"checkpoint": str(args.checkpoint), "samples": n,
-                          "rows": {k: {"mean": round(m, 4), "same_share": round(s, 4)}
-                                   for k, (m, s) in rows.items()}, "machine": machine()},
+                          "rows": {k: {"mean": round(m, 4), "same_share": round(s, 4),
+                                       "not_memorised": None if c != c else round(c, 4)}
+                                   for k, (m, s, c) in rows.items()}, "machine": machine()},
                          indent=2))
         return 0
     print(f"{args.checkpoint.name}: {n} pictures a row; identity descriptor (fixed chip)")
-    print(f"{'':36s} {'mean distance':>13s} {'pairs < 0.6':>11s}")
-    for k, (m, s) in rows.items():
-        print(f"{k:36s} {m:13.3f} {s:11.3f}")
+    print(f"{'':36s} {'mean distance':>13s} {'pairs < 0.6':>11s} {'not memorised':>13s}")
+    for k, (m, s, c) in rows.items():
+        print(f"{k:36s} {m:13.3f} {s:11.3f} {'' if c != c else f'{c:13.3f}'}")
     return 0
 
 
