@@ -143,7 +143,7 @@ def test_weights_verify_named_fails_on_an_absent_reader_and_unnamed_calls_it_opt
     assert cli.main(["weights", "verify", identity.DEFAULT, "--config", str(path)]) == 0
 
 
-def test_the_audit_takes_the_streams_own_readings(seen) -> None:  # type: ignore[no-untyped-def]
+def test_the_audit_takes_the_streams_own_readings(seen, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The audit compares the sitters of every shown keyframe; the stream has read each of
     them already (same reader, same picture), so the audit reads none again, and its
     figures are those of an audit that reads every picture itself, power cuts included."""
@@ -162,14 +162,12 @@ def test_the_audit_takes_the_streams_own_readings(seen) -> None:  # type: ignore
     def audited(reuse: bool) -> tuple[dict, int]:
         counting = Counting(seen.identity)
         chain = dataclasses.replace(seen, identity=counting)
-        add = audit._Recorder.add
-        try:
+        with monkeypatch.context() as m:
             if not reuse:   # the audit as it was: every shown picture read again
-                audit._Recorder.add = lambda self, step, image, z, read=None: add(
-                    self, step, image, z)
+                add = audit._Recorder.add
+                m.setattr(audit._Recorder, "add", lambda self, step, image, z, read=None:
+                          add(self, step, image, z))
             figures = audit.run(chain, cfg, 40, seed=9, face_every=10, restart_every=15)
-        finally:
-            audit._Recorder.add = add
         return figures, counting.images
 
     (taken, reads), (again, rereads) = audited(True), audited(False)
