@@ -189,15 +189,15 @@ def check_weights(ctx: Context) -> Check:
             optional[key] = name
         names += [n for n in (s.weights.generator, s.weights.encoder, optional["refiner"],
                               optional["identity"]) if n and n not in names]
-    bad = [(name, msg) for root, names in wanted.items()
-           for name, good, msg in weights.verify(root, names) if not good]
+    bad = [(name, msg, fix) for root, names in wanted.items()
+           for name, good, msg, fix in weights.verify(root, names) if not good]
     if not bad:
         note = f"; {', '.join(absent)} absent: plays without" if absent else ""
         return Check("weights", "ok", "; ".join(f"{', '.join(names)} match their manifests "
                                                 f"in {root}" for root, names in wanted.items())
                      + note)
-    name, msg = bad[0]
-    fix = weights.FIX_FETCH if name == weights.STANDIN["name"] else msg.rsplit("; ", 1)[-1]
+    name, msg, fix = bad[0]
+    fix = weights.FIX_FETCH if name == weights.STANDIN["name"] else fix or "re-make the package"
     more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
     return Check("weights", "fail", f"{name}: {msg}{more}", fix)
 

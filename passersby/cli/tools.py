@@ -66,7 +66,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
             names.remove(name)
             print(f"{name:28s} absent: the player plays without {weights.OPTIONAL[key][0]} "
                   f"({weights.make_default(key)})")
-    for name, good, msg in weights.verify(root, names):
+    for name, good, msg, _ in weights.verify(root, names):
         print(f"{name:28s} {msg}")
         ok &= good
     return 0 if ok else 1

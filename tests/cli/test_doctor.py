@@ -55,6 +55,11 @@ def test_broken_weights_fail_and_name_the_fix(tmp_path: Path, weights_root: Path
     assert w.status == "fail" and "model.safetensors" in w.message
     assert f"git checkout -- weights/{world}" in w.fix and "passersby train generator" in w.fix
     assert doctor.main(None, str(tmp_path / "state"), False) == 1
+    manifest = broken / world / "manifest.json"     # a fix holding "; " reaches the doctor whole
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()),
+                                    "fix": "first this; then that"}))
+    w = by_name(doctor.run(None, str(tmp_path / "state")))["weights"]
+    assert w.status == "fail" and w.fix.endswith("or first this; then that"), w.fix
 
 
 def test_bad_config_fails_and_the_rest_still_runs(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ def test_hostile_manifest_is_one_error_naming_the_file(pkg: Path, fields: dict) 
             attempt()
         msg = str(e.value)
         assert str(pkg / PKG) in msg and "\n" not in msg and len(msg) < 1200, msg
-    (name, ok, msg), = weights.verify(pkg, [PKG])
+    (name, ok, msg, fix), = weights.verify(pkg, [PKG])
     assert not ok and str(pkg / PKG) in msg
     assert path.exists()
 
@@ -66,5 +66,5 @@ def test_verify_builds_the_network(pkg: Path) -> None:
     assert weights.verify(pkg, [PKG])[0][1]
     edit(pkg, args={**json.loads((pkg / PKG / weights.MANIFEST_FILE).read_text())["args"],
                     "nz": 7})  # the hash still matches: only building it finds out
-    (name, ok, msg), = weights.verify(pkg, [PKG])
+    (name, ok, msg, fix), = weights.verify(pkg, [PKG])
     assert not ok and "architecture" in msg, msg

@@ -21,7 +21,7 @@ def copy(weights_root: Path, tmp_path: Path) -> Path:
 
 def test_verify_ok(weights_root: Path) -> None:
     results = weights.verify(weights_root, [GEN, "dcgan64-standin-encoder"])
-    assert all(ok for _, ok, _ in results), results
+    assert all(ok and not fix for _, ok, _, fix in results), results
 
 
 def test_the_default_world_is_the_projects_own_and_committed(weights_root: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -44,7 +44,7 @@ def test_the_default_world_is_the_projects_own_and_committed(weights_root: Path,
     assert "Trained from scratch by passersby" in g["licence"] and "CC0" in g["licence"]
     assert "NON-COMMERCIAL" not in g["licence"] + e["licence"]
     assert e["generator_tensors_sha256"] == g["tensors_sha256"]           # E is G's own
-    assert all(ok for _, ok, _ in weights.verify(weights_root, [w.generator, w.encoder]))
+    assert all(ok for _, ok, _, _ in weights.verify(weights_root, [w.generator, w.encoder]))
     tracked = subprocess.run(["git", "ls-files", "weights/"], capture_output=True, text=True,
                              cwd=weights.PROJECT_WEIGHTS.parent).stdout.split()
     if tracked:                      # in a git checkout: the player needs no download
