@@ -80,7 +80,8 @@ class Recipe:
     lr_g: float = flag(1e-4, "G's learning rate")  # G moves slower than D (two time-scales)
     lr_d: float = flag(2e-4, "D's learning rate")
     ndf: int = flag(32, "discriminator width (projected: the heads' width)")
-    ngf: int = flag(64, "from scratch: the generator's width (--init keeps the init's)")
+    ngf: int = flag(64, "from scratch: the generator's width (--init keeps the init's; "
+                        "--widen widens it)")
     g_arch: str = flag("dcgan", "from scratch: the generator, dcgan (transposed convolutions) "
                                 "or lite (models/lite.py: nearest upsampling, 3x3 convolutions, "
                                 "skip-layer excitation; no checkerboard)",
@@ -145,6 +146,9 @@ class Recipe:
                                        "with --imle-learn) G(L z), L the learned latents' "
                                        "Cholesky factor: the spread the shipped G samples",
                              choices=("normal", "learned"))
+    widen: int = flag(0, "with --init of a light G: start from it widened to this --ngf, making "
+                         "the same pictures (train/widen.py; default {default}: its own width)",
+                      metavar="NGF")
 
 
 DEFAULTS = asdict(Recipe())
@@ -299,6 +303,20 @@ def freeze(g: nn.Module, n: int, params: str = "all") -> list[nn.Parameter]:
     return [p for p in g.parameters() if p.requires_grad]
 
 
+def _widened(g: nn.Module, manifest: dict, recipe: Recipe) -> nn.Module:
+    """The init's light G widened to --widen channels (same pictures), or a TrainError."""
+    from passersby.train import widen
+
+    own = manifest["args"].get("ngf")
+    if manifest["arch"] != ARCHS["lite"] or not isinstance(own, int):
+        raise TrainError(f"--widen {recipe.widen}: only a light G (lite-generator) widens; "
+                         f"the --init is {manifest['arch']}: drop --widen")
+    if not own <= recipe.widen <= 256:
+        raise TrainError(f"--widen {recipe.widen}: the --init is {own} wide; give a width "
+                         f"from {own} to 256 (e.g. {own * 3 // 2})")
+    return widen.widen(g, recipe.widen, seed=recipe.seed)
+
+
 class Nets:
     """G, D, the average of G and the two optimizers, built from a recipe and an init."""
 
@@ -309,9 +327,15 @@ class Nets:
             if init:
                 g, m = weights.load_module(root, init, "generator")
                 self.args, self.arch = dict(m["args"]), m["arch"]
+                if recipe.widen:
+                    g = _widened(g, m, recipe)
+                    self.args["ngf"] = recipe.widen
                 self.init = {"package": init, "tensors_sha256": m["tensors_sha256"],
                              "licence": m.get("licence", "not stated")}
             else:
+                if recipe.widen:
+                    raise TrainError(f"--widen {recipe.widen} widens the --init's G: give "
+                                     f"--init PACKAGE, or --ngf for a run from scratch")
                 if recipe.g_arch not in ARCHS:
                     raise TrainError(f"--g-arch {recipe.g_arch!r}: use one of {sorted(ARCHS)}")
                 self.args = {"nz": 100, "ngf": recipe.ngf, "nc": 3, "size": recipe.size}

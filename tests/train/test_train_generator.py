@@ -267,3 +267,43 @@ def test_lite_generator_trains_resumes_and_plays(root: Path, dataset: Path) -> N
     assert np.abs(chain.generate_batch(z)[0].astype(int) - chain.generate_batch(z)[1]).mean() > 1
     with pytest.raises(generator.TrainError, match="--freeze-g 1.*--g-params bn"):
         train(root, dataset, "bad", Recipe(batch=4, ngf=8, g_arch="lite", freeze_g=1), steps=1)
+
+
+def test_widen_keeps_the_pictures_and_a_run_from_it_trains(root: Path, dataset: Path) -> None:
+    """--widen NGF: the init's light G, wider, makes the same pictures (exactly without the
+    copies' jitter, nearly with it); a run from it trains the wider G and resumes exactly;
+    a narrower width, a DCGAN init and --widen without --init are refused with the fix."""
+    from passersby.generator import models
+    from passersby.train import widen
+
+    for size in (64, 128):
+        g = models.build("lite-generator", {"nz": 100, "ngf": 8, "nc": 3, "size": size})
+        g.train()                       # BatchNorm statistics that are not the identity
+        with torch.no_grad():
+            for _ in range(3):
+                g(torch.randn(8, 100))
+        g.eval()
+        z = torch.randn(6, 100, generator=torch.Generator().manual_seed(2))
+        with torch.no_grad():
+            want = g(z)
+            exact, jittered = widen.widen(g, 12, noise=0).eval(), widen.widen(g, 12).eval()
+            assert exact.start[0].weight.shape[1] == 2 * 8 * 12
+            assert (exact(z) - want).abs().max() < 1e-5
+            gap = (jittered(z) - want).abs()
+            assert 0 < gap.mean() < 0.01, gap.mean()
+        first = g.start[0].weight.shape[1] // 2          # the 4x4 channels: 64 -> 96
+        assert torch.equal(jittered.start[0].weight[:, :first], exact.start[0].weight[:, :first])
+        assert not torch.equal(jittered.start[0].weight[:, -1], exact.start[0].weight[:, -1])
+    small = Recipe(batch=4, ngf=8, ndf=8, checkpoint_every=2, sample_every=2, g_arch="lite")
+    train(root, dataset, "narrow", small, steps=2)
+    recipe = Recipe(batch=4, ndf=8, checkpoint_every=2, sample_every=2, widen=12)
+    whole = train(root, dataset, "wide", recipe, init="narrow", steps=4)
+    assert whole["args"]["ngf"] == 12 and "--widen 12" in whole["made_by"]
+    train(root, dataset, "cut", recipe, init="narrow", steps=2)
+    assert train(root, dataset, "cut", recipe, init="narrow",
+                 steps=4)["tensors_sha256"] == whole["tensors_sha256"]
+    for bad, init, match in ((Recipe(batch=4, widen=6), "narrow", "from 8 to 256"),
+                             (Recipe(batch=4, widen=12), STANDIN, "only a light G"),
+                             (Recipe(batch=4, widen=12), None, "give --init")):
+        with pytest.raises(TrainError, match=match):
+            train(root, dataset, "bad", bad, init=init, steps=1)
