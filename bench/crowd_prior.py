@@ -6,12 +6,14 @@ A training checkpoint of a `--imle-learn` run holds G's average and each crop's 
 latent. The shipped G samples z ~ N(0, I) through L, the Cholesky factor of those
 latents' spread (train/generator.py fold_prior). This reads the identity spread (the
 sitter memory's reader on its fixed chip: mean pairwise descriptor distance, share of
-pairs under dlib's "same person" 0.6) of G at N(0, I), at the crops' own latents, and
-at those latents blurred toward the prior (a mixture sampler), and at blends of two crops'
-latents; beside each, the share of its pictures farther than the memorisation threshold
-from every crop and mirror (train/measure.py): a sampler nearer the crops' latents widens
-the crowd only as far as it does not redraw the crops. If G at the crops' latents is no
-more varied than at N(0, I), G itself is the limit. Prints a table (or --json)."""
+pairs under dlib's "same person" 0.6) of G at N(0, I), at z x t (truncation), at the
+crops' own latents, at those latents blurred toward the prior (a mixture sampler), and at
+blends of two crops' latents; beside each, the share of its pictures farther than the
+memorisation threshold from every crop and mirror (train/measure.py): a sampler nearer the
+crops' latents widens the crowd only as far as it does not redraw the crops; and the
+pictures' texture over the crops' (mean |Laplacian|): below 1 a blur, which the reader
+takes for more sitters. If G at the crops' latents is no more varied than at N(0, I), G
+itself is the limit. Prints a table (or --json)."""
 from __future__ import annotations
 
 import sys
@@ -44,7 +46,7 @@ def main() -> int:
     from passersby.generator.identity import Reader
     from passersby.generator.weights import weights_dir
     from passersby.train.generator import ARCHS, Recipe, shipped, spread
-    from passersby.train.measure import memorisation
+    from passersby.train.measure import memorisation, texture
 
     torch.set_num_threads(1)
     t = load_file(str(args.checkpoint))
@@ -74,7 +76,8 @@ def main() -> int:
         pairs = np.linalg.norm(d[:, None] - d[None], axis=2)[np.triu_indices(len(d), 1)]
         kept = (memorisation(pictures, crops)["fraction_farther"]
                 if copies and crops is not None else float("nan"))
-        return float(pairs.mean()), float((pairs < 0.6).mean()), kept
+        fine = texture(pictures, crops)["ratio"] if crops is not None else float("nan")
+        return float(pairs.mean()), float((pairs < 0.6).mean()), kept, fine
 
     def of(u: torch.Tensor) -> tuple[float, ...]:
         with torch.no_grad():
@@ -90,6 +93,9 @@ def main() -> int:
     other = u_crops[torch.randperm(len(z), generator=gen)[:n]]
     rows = {"G at z ~ N(0, I) (what ships)": of(torch.randn(n, z.shape[1], generator=gen)),
             "G at the crops' own latents": of(pick)}
+    e = torch.randn(n, z.shape[1], generator=gen)
+    for t in (0.6, 0.8):                   # truncation (z x t): a blur the reader calls distinct
+        rows[f"G at {t} x z, z ~ N(0, I)"] = of(t * e)
     for s in (0.3, 0.5, 0.7, 1.0):
         rows[f"G at the latents + {s} N(0, I)"] = of(noisy(pick, s))
     t = torch.rand(n, 1, generator=gen) * 0.5 + 0.25          # blends of two sitters
@@ -101,14 +107,16 @@ def main() -> int:
     if args.json:
         print(json.dumps({"checkpoint": str(args.checkpoint), "samples": n,
                           "rows": {k: {"mean": round(m, 4), "same_share": round(s, 4),
-                                       "not_memorised": None if c != c else round(c, 4)}
-                                   for k, (m, s, c) in rows.items()}, "machine": machine()},
+                                       "not_memorised": None if c != c else round(c, 4),
+                                       "texture": None if f != f else round(f, 4)}
+                                   for k, (m, s, c, f) in rows.items()}, "machine": machine()},
                          indent=2))
         return 0
     print(f"{args.checkpoint.name}: {n} pictures a row; identity descriptor (fixed chip)")
-    print(f"{'':36s} {'mean distance':>13s} {'pairs < 0.6':>11s} {'not memorised':>13s}")
-    for k, (m, s, c) in rows.items():
-        print(f"{k:36s} {m:13.3f} {s:11.3f} {'' if c != c else f'{c:13.3f}'}")
+    print(f"{'':36s} {'mean distance':>13s} {'pairs < 0.6':>11s} {'not memorised':>13s} "
+          f"{'texture':>7s}")
+    for k, (m, s, c, f) in rows.items():
+        print(f"{k:36s} {m:13.3f} {s:11.3f} {'' if c != c else f'{c:13.3f}':>13s} {f:7.3f}")
     return 0
 
 

@@ -31,6 +31,20 @@ def test_fresh_pictures_pass_memorisation_and_diversity() -> None:
     assert figures["meets_bar"], figures["bar"]
 
 
+def test_identity_counts_only_on_pictures_as_sharp_as_the_crops() -> None:
+    """A blur reads as more sitters: identity figures that pass on blurred pictures (texture
+    under 0.8x the crops') do not meet the bar; the same figures on sharp pictures do."""
+    for sharpness, ok in ((1.0, True), (0.5, False)):
+        figures = {"bar": {}, "texture": {"ratio": sharpness},
+                   "identity": {"ratio_mean_distance": 0.95, "ratio_same_person": 1.6},
+                   "fidelity": {"ratio_frechet": 1.3,
+                                "generated_vs_half": {"recall": 0.5, "precision": 0.7}}}
+        measure._pretrained_bar(figures)
+        assert figures["meets_bar"] is ok, figures["bar"]
+        assert figures["bar"]["texture_ratio_for_identity"]["ok"] is ok
+        assert figures["bar"]["same_person_share_ratio"]["ok"]
+
+
 def test_noisy_pictures_fail_the_texture_bar() -> None:
     rng = np.random.default_rng(2)
     fresh = pictures(60, 1).astype(np.int16)
