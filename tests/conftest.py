@@ -75,7 +75,11 @@ def xvfb(geometry: str) -> Iterator[str]:
         yield f":{number}"
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:     # an Xvfb slow to leave (a loaded machine)
+            proc.kill()
+            proc.wait(10)
 
 
 def assert_config_error(path: Path, words: list) -> None:
