@@ -99,7 +99,7 @@ class Layout:
 
 
 PICTURES = Layout("novelty.bin", b"PBYNOV01", CODE_DIMS, CODE_SCALE, CODE_SCALE * 16, 245_760)
-SITTERS = Layout("sitters.bin", b"PBYSIT01", 128, 256.0, 256.0, 65_536)
+SITTERS = Layout("sitters.bin", b"PBYSIT01", 128, 256.0, 256.0, 262_144)
 MEMORY_FILE, SITTER_FILE = PICTURES.file, SITTERS.file
 CAPACITY = PICTURES.capacity
 RECORD = PICTURES.record

@@ -117,7 +117,7 @@ def near_pairs(x: np.ndarray, where: np.ndarray, window: int, below: float,
     sq = (x.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
     where = np.asarray(where, np.int64)
     slack = 1e-3 + 1e-5 * float(sq.max())  # float32 rounding of |a|^2 + |b|^2 - 2ab
-    low, reach = below ** 2, (2 * below) ** 2 + slack
+    low, far = below ** 2, (2 * below) ** 2  # pairs beyond `far` can neither count nor show
 
     def exact(i: np.ndarray, j: np.ndarray) -> np.ndarray:
         return np.sqrt(((x[i].astype(np.float64) - x[j]) ** 2).sum(axis=1))
@@ -127,14 +127,19 @@ def near_pairs(x: np.ndarray, where: np.ndarray, window: int, below: float,
     for a in range(0, n - 1, rows):
         b = min(n - 1, a + rows)
         d2 = sq[a:b, None] + sq[None, a + 1:] - 2 * (x[a:b] @ x[a + 1:].T)
-        i, j = np.nonzero(d2 < reach)
+        if len(best) == 10:  # nor can one farther than the tenth closest so far show
+            far = max(low, min(far, float(best[9, 2]) ** 2))
+        i, j = np.nonzero(d2 < far + slack)
         v = d2[i, j]
         i, j = i + a, j + a + 1
         keep = (j > i) & (np.abs(where[i] - where[j]) > window)
         i, j, v = i[keep], j[keep], v[keep]
         edge = np.abs(v - low) <= slack
         count += int((v[~edge] < low).sum()) + int((exact(i[edge], j[edge]) < below).sum())
-        top = np.argsort(v, kind="stable")[:10]
+        top = np.arange(len(v))
+        if len(v) > 10:  # the ten closest, ties in the order found (as a stable sort would)
+            top = np.flatnonzero(v <= np.partition(v, 9)[9])
+        top = top[np.argsort(v[top], kind="stable")[:10]]
         d = exact(i[top], j[top])
         near = d < 2 * below
         best = np.concatenate([best, np.stack([i[top][near], j[top][near], d[near]], axis=1)])
