@@ -1,4 +1,4 @@
-"""`passersby train data | generator | encoder | refiner | measure | carry`: one
+"""`passersby train data | generator | encoder | refiner | measure | copies | carry`: one
 subcommand each, with its own flags. The flags of a recipe (how a network is trained)
 are made from its dataclass (train/options.py): a field made with `flag` is a flag, with
 its default and type; the flags that are no recipe's (where from, where to, how long,
@@ -243,6 +243,19 @@ def _measure_stream(args: argparse.Namespace, cfg: object, root: Path) -> int:
     return 0
 
 
+def cmd_copies(args: argparse.Namespace) -> int:
+    from passersby.train import copies
+
+    _need(args, "data")
+    cfg, root = _config(args)
+    package = args.weights or cfg.weights.generator
+    entry = copies.build(root, package, Path(args.data), args.seed_train)
+    print(f"wrote {root / package / entry['file']} ({entry['crops']} crops, threshold "
+          f"{entry['threshold']}) and its copy_guard entry in {root / package}/manifest.json: "
+          f"the stream now drops a keyframe that nearly copies a crop; commit both")
+    return 0
+
+
 def cmd_carry(args: argparse.Namespace) -> int:
     from passersby.train import generator
 
@@ -360,6 +373,13 @@ def flags_measure(sp: argparse.ArgumentParser) -> None:
     _machine(sp, threads="torch CPU threads (default 0: one)")
 
 
+def flags_copies(sp: argparse.ArgumentParser) -> None:
+    _common(sp, seed=True, weights=GENERATOR)
+    sp.add_argument("--data", help="the dataset folder the generator was trained on")
+    sp.add_argument("--seed-train", dest="seed_train", type=int, default=0,
+                    help="the near copies' seed, as in `train measure` (default 0)")
+
+
 def flags_carry(sp: argparse.ArgumentParser) -> None:
     _common(sp, seed=False)
     sp.add_argument("--out", help="the package whose run to carry")
@@ -374,6 +394,8 @@ COMMANDS = {
     "refiner": ("the 64 -> 256 px painter on 256 px crops", flags_refiner, cmd_refiner),
     "measure": (("face rates, memorisation, diversity, identity and fidelity of a "
                  "generator package (JSON)"), flags_measure, cmd_measure),
+    "copies": (("the copy guard of a generator package: the stream never shows a near "
+                "copy of a training crop"), flags_copies, cmd_copies),
     "carry": (("copy a run's latest checkpoint to weights/OUT/carried/ to commit, so "
                "another machine continues it"), flags_carry, cmd_carry),
 }
@@ -381,7 +403,7 @@ COMMANDS = {
 
 def add(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("train", help="train networks: data, generator, encoder, refiner, "
-                                      "measure, carry",
+                                      "measure, copies, carry",
                         description="Train networks; `passersby train WHAT --help` lists "
                                     "WHAT's flags.")
     what = sp.add_subparsers(dest="what", required=True, metavar="WHAT",

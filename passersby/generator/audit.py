@@ -268,6 +268,7 @@ def run(chain: Chain, cfg: Config, steps: int, seed: int, face_every: int = 5,
             "sitter_repeats_escaped": stream.novelty.sitter_repeats,
             "sitter_repeats_kept": stream.novelty.sitters_kept,
             "near_black_dropped": stream.dark,
+            "copies_dropped": stream.copies,
             "state_bytes": state_bytes, "novelty_bytes_in_memory": stream.novelty.nbytes,
             "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "steps_per_s": round((steps + replayed) / elapsed, 2)}

@@ -24,7 +24,7 @@ from torch import nn
 
 from passersby.common.config import WeightsConfig
 from passersby.common.errors import UserError
-from passersby.generator import weights
+from passersby.generator import copies, weights
 from passersby.generator.identity import Reader
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,20 @@ def default_half(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
+def load_guard(root: Path, generator: str, manifest: dict) -> copies.Guard | None:
+    """The generator package's copy guard (generator/copies.py), None if it has none."""
+    if "copy_guard" not in manifest:
+        return None
+    try:
+        return copies.load(root / generator, manifest["copy_guard"])
+    except ValueError as e:
+        raise weights.WeightsError(
+            f"{e} (the copy guard of {generator})",
+            f"restore the package from git (`git checkout -- {root / generator}`) or re-make "
+            f"the guard with `passersby train copies --weights {generator} --data DATASET`"
+        ) from None
+
+
 @dataclass
 class Chain:
     generator: nn.Module
@@ -109,6 +123,7 @@ class Chain:
     refiner: nn.Module | None = None
     refiner_manifest: dict | None = None
     identity: Reader | None = None  # who the sitter is (the sitter memory)
+    copies: copies.Guard | None = None  # the world's training crops, never shown again
 
     @property
     def nz(self) -> int:
@@ -149,6 +164,7 @@ class Chain:
         dev = pick_device(device)
         half = default_half(dev) if half is None else half
         g, gm = weights.load_module(root, generator, "generator")
+        guard = load_guard(root, generator, gm)
         e, em = None, None
         if encoder:
             e, em = weights.load_module(root, encoder, "encoder")
@@ -168,7 +184,7 @@ class Chain:
                                            f"null to play without the refiner)") from None
             r = prepare(r, dev, half)
         reader = Reader.load(root, identity, dev) if identity else None
-        return cls(prepare(g, dev, half), e, dev, gm, em, half, r, rm, reader)
+        return cls(prepare(g, dev, half), e, dev, gm, em, half, r, rm, reader, guard)
 
     @torch.inference_mode()
     def generate(self, z: np.ndarray) -> torch.Tensor:

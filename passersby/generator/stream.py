@@ -57,6 +57,7 @@ class Stream:
             self._restore(saved)
         self.last_info = StepInfo()
         self.dark = 0  # near-black keyframes dropped
+        self.copies = 0  # keyframes dropped as near copies of a training crop (copies.py)
         self.sitter: tuple[int, np.ndarray] | None = None  # (step, descriptor): the last read
 
     def _restore(self, saved: state.State) -> None:
@@ -149,7 +150,9 @@ class Stream:
 
     def next_frame(self, shown: Callable[[int], bool] | None = None) -> Frame:
         """The next keyframe to show. A keyframe that nearly repeats a recent one (a fixed
-        point, a limit cycle) or is near black is dropped unseen and the walk leaps away.
+        point, a limit cycle), nearly copies a training portrait (the world's copy guard),
+        shows a sitter seen before or is near black is dropped unseen and the walk leaps
+        away.
 
         Its image is what the screen shows: refined when the chain has a refiner. Only
         a keyframe shown is refined (not the dropped ones, nor the steps replayed unseen
@@ -175,6 +178,11 @@ class Stream:
         repeat = self.novelty.observe(self.step, frame.image)
         if repeat:
             log.info("keyframe %d nearly repeats a recent one: dropped, leaping away", self.step)
+        elif self.chain.copies is not None and self.chain.copies.copies(frame.image):
+            self.copies += 1
+            log.info("keyframe %d nearly copies a training portrait: dropped, leaping away",
+                     self.step)
+            repeat = True
         elif self.chain.identity is not None and self.step % self.sitter_every == 0:
             sitter = self.chain.identity.read(frame.image[None])[0]
             self.sitter = (self.step, sitter)

@@ -331,6 +331,10 @@ def verify(root: Path, names: list[str]) -> list[tuple[str, bool, str, str]]:
                                    f"{short(manifest.get('kind'))}: not one of {list(KINDS)}",
                                    "restore the manifest from git or re-make the package")
             _, manifest = load_module(root, name, manifest["kind"])
+            if manifest["kind"] == "generator":
+                from passersby.generator.chain import load_guard
+
+                load_guard(root, name, manifest)
             msg = f"ok  {manifest.get('kind', '?')} {manifest.get('arch', '?')} " \
                   f"sha256 {manifest['tensors_sha256'][:16]}..."
             results.append((name, True, msg, ""))

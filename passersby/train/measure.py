@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from passersby.generator.copies import features
+
 FEATURE = ("32x32 RGB (area average), per-picture zero mean / unit std over its 3,072 "
            "values; distance = RMS difference")
 NEAR_COPY = ("the crop shifted by up to 1 px, scaled by up to 2 %, brightness +-10 %, "
@@ -45,23 +47,6 @@ BAR_AT_MOST = {"texture_ratio": 1.2}
 
 
 # -- features ------------------------------------------------------------------------
-
-def features(images: np.ndarray, side: int = 32) -> np.ndarray:
-    """[N,S,S,3] uint8 -> [N, side*side*3] f32, each row zero mean, unit std."""
-    n, s = images.shape[0], images.shape[1]
-    x = images.astype(np.float32)
-    if s != side:
-        if s % side == 0:                                  # exact area average
-            k = s // side
-            x = x.reshape(n, side, k, side, k, 3).mean((2, 4))
-        else:
-            x = np.stack([np.asarray(Image.fromarray(im).resize((side, side), Image.BOX),
-                                     np.float32) for im in images])
-    x = x.reshape(n, -1)
-    x -= x.mean(1, keepdims=True)
-    x /= x.std(1, keepdims=True) + 1e-6
-    return x
-
 
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Features [N,D], [M,D] -> [N,M] RMS differences."""
@@ -108,6 +93,13 @@ def _fill_border(moved: np.ndarray, original: np.ndarray, bx: int, by: int) -> n
     return moved
 
 
+def near_copy_distances(crops: np.ndarray, seed: int = 0, fc: np.ndarray | None = None
+                        ) -> np.ndarray:
+    """[M] each crop's distance to its own near copy (NEAR_COPY): the scale of "a copy"."""
+    fc = features(crops) if fc is None else fc
+    return np.sqrt(((features(near_copies(crops, seed)) - fc) ** 2).mean(1))
+
+
 # -- the three measures --------------------------------------------------------------
 
 def memorisation(samples: np.ndarray, crops: np.ndarray, seed: int = 0) -> dict:
@@ -120,7 +112,7 @@ def memorisation(samples: np.ndarray, crops: np.ndarray, seed: int = 0) -> dict:
     mirrored = best_mirror < best_plain
     nearest = np.where(mirrored, best_mirror, best_plain)
     index = np.where(mirrored, dm.argmin(1), d.argmin(1))
-    copies = np.sqrt(((features(near_copies(crops, seed)) - fc) ** 2).mean(1))
+    copies = near_copy_distances(crops, seed, fc)
     threshold = float(np.percentile(copies, 99))
     real = distances(fc, fc)
     np.fill_diagonal(real, np.inf)

@@ -134,7 +134,7 @@ def test_every_recipe_flag_is_one_field() -> None:
     assert {flag for flag, _ in generator.RECIPE_FLAGS} == named - {"batch", "seed-train",
                                                                     "size"}
     assert cli_train.COMMANDS.keys() == {"data", "generator", "encoder", "refiner", "measure",
-                                         "carry"}
+                                         "copies", "carry"}
 
 
 def test_cuda_asked_for_on_a_machine_without_it(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]

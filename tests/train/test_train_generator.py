@@ -307,3 +307,79 @@ def test_widen_keeps_the_pictures_and_a_run_from_it_trains(root: Path, dataset: 
                              (Recipe(batch=4, widen=12), None, "give --init")):
         with pytest.raises(TrainError, match=match):
             train(root, dataset, "bad", bad, init=init, steps=1)
+
+
+def _world_of(root: Path, dataset: Path) -> None:
+    """Package "world": the stand-in's network, stated as trained on `dataset`'s crops."""
+    tensors, manifest = weights.load_tensors(root, STANDIN)
+    crops, _ = data.load_crops(dataset, 64)
+    import hashlib
+
+    weights.save_package(root, "world", tensors, {
+        **{k: v for k, v in manifest.items() if k in ("kind", "arch", "args", "licence")},
+        "training_data": {"crops_sha256": hashlib.sha256(crops.tobytes()).hexdigest()}})
+
+
+def test_copy_guard_is_built_from_the_training_crops_and_refuses_others(
+        root: Path, dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from passersby.generator import copies
+    from passersby.train import measure
+
+    _world_of(root, dataset)
+    before = weights.read_manifest(root, "world")["tensors_sha256"]
+    monkeypatch.setenv("PASSERSBY_WEIGHTS", str(root))
+    assert main(["train", "copies", "--weights", "world", "--data", str(dataset)]) == 0
+    assert f"wrote {root / 'world' / copies.FILE} (8 crops" in capsys.readouterr().out
+    m = weights.read_manifest(root, "world")
+    assert m["tensors_sha256"] == before                 # the network is untouched
+    crops, _ = data.load_crops(dataset, 64)
+    want = float(np.percentile(measure.near_copy_distances(crops), 99))
+    assert m["copy_guard"]["threshold"] == pytest.approx(want, abs=1e-4)
+    guard = Chain.load(root, "world", None, "cpu").copies
+    assert guard is not None and all(guard.copies(c) for c in crops)
+    assert all(guard.copies(np.ascontiguousarray(c[:, ::-1])) for c in crops)
+    assert weights.verify(root, ["world"])[0][1]
+    # other crops than the world was trained on: refused, nothing written
+    other = tmp_path / "other"
+    import shutil
+
+    shutil.copytree(dataset, other)
+    first = sorted((other / "64").iterdir())[0]
+    Image.fromarray(255 - np.asarray(Image.open(first))).save(first)
+    assert main(["train", "copies", "--weights", "world", "--data", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert f"--data {other}" in err and "not the ones world was trained on" in err
+    assert weights.read_manifest(root, "world")["copy_guard"] == m["copy_guard"]
+
+
+@pytest.mark.parametrize("damage", ["flip", "missing", "threshold", "entry", "path"])
+def test_a_damaged_copy_guard_stops_the_start_naming_file_and_fix(
+        root: Path, dataset: Path, damage: str) -> None:
+    from passersby.generator import copies
+    from passersby.train import copies as build
+
+    _world_of(root, dataset)
+    build.build(root, "world", dataset)
+    folder = root / "world"
+    m = json.loads((folder / "manifest.json").read_text())
+    if damage == "flip":
+        blob = bytearray((folder / copies.FILE).read_bytes())
+        blob[-5] ^= 0x40
+        (folder / copies.FILE).write_bytes(bytes(blob))
+    elif damage == "missing":
+        (folder / copies.FILE).unlink()
+    elif damage == "threshold":   # JSON as Python reads it takes NaN
+        (folder / "manifest.json").write_text(json.dumps(m).replace(
+            f'"threshold": {m["copy_guard"]["threshold"]}', '"threshold": NaN'))
+    elif damage == "entry":
+        m["copy_guard"] = [1, 2]
+        (folder / "manifest.json").write_text(json.dumps(m))
+    else:
+        m["copy_guard"]["file"] = "../world/copies.safetensors"
+        (folder / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(weights.WeightsError) as e:
+        Chain.load(root, "world", None, "cpu")
+    assert "copy guard of world" in e.value.problem and "train copies" in e.value.fix
+    name, ok, _, fix = weights.verify(root, ["world"])[0]
+    assert not ok and "train copies" in fix
