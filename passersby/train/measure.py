@@ -274,6 +274,26 @@ def generate(root: Path, package: str, count: int, seed: int = 0,
     return np.concatenate(out)
 
 
+def _as_shown(root: Path, package: str, samples: np.ndarray, memorised: dict) -> dict | None:
+    """With the package's copy guard (generator/copies.py): the share of samples it drops,
+    and the share of those it keeps that this measure calls not memorised (the world as
+    the stream shows it); None when the package has no guard."""
+    from passersby.generator import weights
+    from passersby.generator.chain import load_guard
+
+    guard = load_guard(root, package, weights.read_manifest(root, package))
+    if guard is None:
+        return None
+    dropped = np.array([guard.copies(im) for im in samples])
+    nearest = np.empty(len(samples))
+    for i, _, _, d in memorised["_pairs"]:
+        nearest[i] = d
+    kept = nearest[~dropped]
+    return {"threshold": guard.threshold, "dropped": round(float(dropped.mean()), 4),
+            "not_memorised_as_shown": round(float(np.mean(kept > memorised["threshold"])), 4)
+            if len(kept) else 0.0}
+
+
 def run(root: Path, package: str, dataset: Path, count: int = 1000, seed: int = 0,
         sheet: Path | None = None, device: str = "cpu", pretrained: bool = True) -> dict:
     """Measure a package against the crops of DATASET; figures as a JSON-able dict."""
@@ -292,6 +312,13 @@ def run(root: Path, package: str, dataset: Path, count: int = 1000, seed: int = 
         except yardsticks.YardstickUnavailable as e:
             raise data.DataError(f"{e} (or give --no-pretrained for the other figures)") from None
         _pretrained_bar(figures)
+    guarded = _as_shown(root, package, samples, figures["memorisation"])
+    if guarded is not None:
+        figures["copy_guard"] = guarded
+        figures["bar"]["not_memorised_as_shown"] = {
+            "value": guarded["not_memorised_as_shown"], "at_least": 1.0,
+            "ok": guarded["not_memorised_as_shown"] >= 1.0}
+        figures["meets_bar"] = all(c["ok"] for c in figures["bar"].values())
     pairs = figures["memorisation"].pop("_pairs")
     figures["memorisation"]["closest"] = [
         {"sample": i, "crop": j, "mirrored": m, "distance": round(d, 4)}

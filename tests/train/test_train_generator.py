@@ -340,6 +340,15 @@ def test_copy_guard_is_built_from_the_training_crops_and_refuses_others(
     assert guard is not None and all(guard.copies(c) for c in crops)
     assert all(guard.copies(np.ascontiguousarray(c[:, ::-1])) for c in crops)
     assert weights.verify(root, ["world"])[0][1]
+    # the measure reads the world as shown: a generator that redraws its crops half the
+    # time fails memorisation, and passes it as shown, the guard dropping those
+    strangers = np.random.default_rng(9).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    monkeypatch.setattr(measure, "generate", lambda *a, **k: np.concatenate([crops, strangers]))
+    f = measure.run(root, "world", dataset, count=16, pretrained=False)
+    assert f["memorisation"]["fraction_farther"] == 0.5 and not f["bar"]["not_memorised"]["ok"]
+    assert f["copy_guard"] == {"threshold": m["copy_guard"]["threshold"], "dropped": 0.5,
+                               "not_memorised_as_shown": 1.0}
+    assert f["bar"]["not_memorised_as_shown"]["ok"]
     # other crops than the world was trained on: refused, nothing written
     other = tmp_path / "other"
     import shutil
