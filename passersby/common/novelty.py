@@ -1,6 +1,6 @@
 """Novelty memory: where the stream has been, so it goes elsewhere and never repeats.
 
-Three bounded parts (numpy only; < 24 MiB together, in memory and on disk):
+Three bounded parts (numpy only; < 50 MiB together, in memory and on disk):
 - visits: a 16-bit SimHash of the latent (signs of 16 fixed random projections)
   names one of 65,536 cones of latent space; a saturating uint16 count per cone
   remembers how often the stream passed there. Each step the traversal draws a
@@ -36,11 +36,12 @@ quantisation moves a distance by ~0.01).
 Bounded for years: when a sketch is full, its older half is thinned to every other
 code, so it keeps all of the recent past and an ever sparser sample of the distant
 one (density ~ 1/age). Pictures: 245,760 codes = 17 h at 4 keyframes/s before the
-first thinning, 13.8 MB; sitters: 65,536 codes = 4.5 h at 4 readings/s, 8.9 MB. On
+first thinning, 13.8 MB; sitters: 262,144 codes = 18 h at 4 readings/s, 35.7 MB (65,536
+= 4.5 h until the 200,000-keyframe audit counted sitters shown again 4-12 h apart). On
 disk (PICTURES.file, SITTERS.file in the state folder) each is append-only between
 thinnings: ~13 KB + ~33 KB a minute; once full, a rewrite of the pictures every ~4 h
-and of the sitters every ~70 min: 78 + 189 MB a day once both are full (bench/
-flash_writes.py --sketch-days; rewrites cost ~3x the appends whatever the capacity).
+and of the sitters every ~4.5 h (bench/flash_writes.py --sketch-days; rewrites cost ~3x
+the appends whatever the capacity).
 """
 from __future__ import annotations
 
@@ -74,8 +75,9 @@ SITTER_REPEAT = 0.28   # descriptor distance under which two sitters are one (me
                        # (pct95 <= 0.13) and most mirrored (median 0.23), under keyframes of
                        # the stream a sitter window apart (pct1 0.41); far-apart pairs of the
                        # 200,000-keyframe audit at 0.22-0.23 are, by eye, one sitter. Cost:
-                       # 1.9e-7 of pairs of independent samples are closer, so a full memory
-                       # (65,536 readings) finds a match for ~1.2 % of readings (0.30: 16 %)
+                       # 1.9e-7 of pairs of independent samples are closer (metcrowd64b:
+                       # 6.2e-8), so a full memory (262,144 readings) finds a match for ~5 %
+                       # of readings (metcrowd64b: 1.6 %)
 SITTER_BELOW = SITTER_REPEAT + 0.01  # the memory's codes are quantised: escape with a margin
 
 
