@@ -1,5 +1,6 @@
 """The one check of an output folder: made if missing, writable, or a UserError naming
-the folder, where it came from (a flag, a config key) and the fix."""
+the folder, where it came from (a flag, a config key) and the fix; and what a plain file
+name is (a manifest's file inside its own package folder)."""
 from __future__ import annotations
 
 import os
@@ -26,3 +27,9 @@ def writable_folder(path: Path, where: str, error: type[UserError] = UserError,
         raise error(f"{where} {path} is not writable; choose another folder or fix its "
                     f"permissions")
     return path
+
+
+def is_file_name(name: str) -> bool:
+    """True for a plain file name (no folder, no "." or "..", no backslash): what a
+    manifest may name inside its own package folder."""
+    return name not in ("", ".", "..") and Path(name).name == name and "\\" not in name

@@ -98,20 +98,6 @@ def default_half(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
-def load_guard(root: Path, generator: str, manifest: dict) -> copies.Guard | None:
-    """The generator package's copy guard (generator/copies.py), None if it has none."""
-    if "copy_guard" not in manifest:
-        return None
-    try:
-        return copies.load(root / generator, manifest["copy_guard"])
-    except ValueError as e:
-        raise weights.WeightsError(
-            f"{e} (the copy guard of {generator})",
-            f"restore the package from git (`git checkout -- {root / generator}`) or re-make "
-            f"the guard with `passersby train copies --weights {generator} --data DATASET`"
-        ) from None
-
-
 @dataclass
 class Chain:
     generator: nn.Module
@@ -164,7 +150,7 @@ class Chain:
         dev = pick_device(device)
         half = default_half(dev) if half is None else half
         g, gm = weights.load_module(root, generator, "generator")
-        guard = load_guard(root, generator, gm)
+        guard = weights.load_guard(root, generator, gm)
         e, em = None, None
         if encoder:
             e, em = weights.load_module(root, encoder, "encoder")

@@ -26,8 +26,9 @@ from torch import nn
 
 from passersby.common.config import WeightsConfig
 from passersby.common.errors import UserError
+from passersby.common.folders import is_file_name
 from passersby.common.yamlsafe import short
-from passersby.generator import models
+from passersby.generator import copies, models
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def _manifest_problem(m: object) -> str | None:
     if m.get("kind") is not None and m["kind"] not in KINDS:
         return f"kind = {short(m['kind'])}: not one of {list(KINDS)}"
     file = m.get("file", MODEL_FILE)
-    if file in ("", ".", "..") or Path(file).name != file or "\\" in file:
+    if not is_file_name(file):
         return (f"file = {short(file)}: must be a file name inside the package folder "
                 f"(such as {MODEL_FILE}), not a path")
     args = m.get("args", {})
@@ -239,6 +240,20 @@ def load_module(root: Path, name: str, kind: str) -> tuple[nn.Module, dict]:
     return module.eval(), manifest
 
 
+def load_guard(root: Path, generator: str, manifest: dict) -> copies.Guard | None:
+    """The generator package's copy guard (generator/copies.py), None if it has none."""
+    if "copy_guard" not in manifest:
+        return None
+    try:
+        return copies.load(root / generator, manifest["copy_guard"])
+    except ValueError as e:
+        raise WeightsError(
+            f"{e} (the copy guard of {generator})",
+            f"restore the package from git (`git checkout -- {root / generator}`) or re-make "
+            f"the guard with `passersby train copies --weights {generator} --data DATASET`"
+        ) from None
+
+
 def _check_shapes(manifest: dict, tensors: dict[str, torch.Tensor]) -> None:
     """Build the architecture without memory (meta device) and compare its tensors' names
     and shapes with the file's, before anything real is allocated."""
@@ -332,8 +347,6 @@ def verify(root: Path, names: list[str]) -> list[tuple[str, bool, str, str]]:
                                    "restore the manifest from git or re-make the package")
             _, manifest = load_module(root, name, manifest["kind"])
             if manifest["kind"] == "generator":
-                from passersby.generator.chain import load_guard
-
                 load_guard(root, name, manifest)
             msg = f"ok  {manifest.get('kind', '?')} {manifest.get('arch', '?')} " \
                   f"sha256 {manifest['tensors_sha256'][:16]}..."

@@ -279,9 +279,8 @@ def _as_shown(root: Path, package: str, samples: np.ndarray, memorised: dict) ->
     and the share of those it keeps that this measure calls not memorised (the world as
     the stream shows it); None when the package has no guard."""
     from passersby.generator import weights
-    from passersby.generator.chain import load_guard
 
-    guard = load_guard(root, package, weights.read_manifest(root, package))
+    guard = weights.load_guard(root, package, weights.read_manifest(root, package))
     if guard is None:
         return None
     dropped = np.array([guard.copies(im) for im in samples])
