@@ -67,7 +67,9 @@ HEADER = 16
 SITTER_EVERY_S = 0.25  # one sitter reading in this many seconds of display time: every
                        # keyframe at 4/s (one morph step changes the reading by ~0.24, as
                        # much as SITTER_REPEAT: a keyframe not read may be the repeat)
-SITTER_LEAPS = 8       # sitter leaps at most in a sitter window
+SITTER_LEAPS = 8       # sitter leaps at most in a sitter window...
+FRESH_LEAPS = 2        # ...then this many more, each to an independent latent (FRESH)
+LEAP, FRESH = 1, 2     # what observe_sitter asks of the walk (0: show the keyframe)
 NEVER = -(1 << 62)     # the step of a leap that never was
 SITTER_WINDOW_S = 20.0  # sitters closer in time than this are one morph, never a repeat
 SITTER_REPEAT = 0.28   # descriptor distance under which two sitters are one (metcrowd64,
@@ -272,7 +274,7 @@ class Novelty:
         self.repeats = 0  # near duplicates detected (escapes triggered)
         self.sitter_repeats = 0  # sitters seen before (escapes triggered)
         self.sitters_kept = 0  # sitters seen before but shown: the window's leaps were spent
-        self.sitter_leaps = np.full(SITTER_LEAPS, NEVER, np.int64)  # steps of the last leaps
+        self.sitter_leaps = np.full(SITTER_LEAPS + FRESH_LEAPS, NEVER, np.int64)  # their steps
 
     def cells(self, z: np.ndarray) -> np.ndarray:
         """[K,nz] -> [K] cone indices."""
@@ -295,27 +297,30 @@ class Novelty:
         self.repeats += repeat
         return repeat
 
-    def observe_sitter(self, step: int, descriptor: np.ndarray) -> bool:
-        """Remember the sitter of keyframe `step` (its identity descriptor [128]); True if
-        it is one seen more than the sitter window ago and the stream should leap away.
+    def observe_sitter(self, step: int, descriptor: np.ndarray) -> int:
+        """Remember the sitter of keyframe `step` (its identity descriptor [128]); LEAP if
+        it is one seen more than the sitter window ago and the walk should leap away,
+        FRESH if it should start afresh from an independent latent, 0 to show it.
 
-        At most SITTER_LEAPS sitter leaps in a sitter window: enough to leave a sitter
-        (a leap of 8 steps may land near it again), while a world that cannot avoid
-        its sitters (a narrow one, met64: nearly every reading near one in memory)
-        keeps the pace of its morph instead of leaping at every keyframe; the repeats
-        it then shows are counted in `sitters_kept`."""
+        At most SITTER_LEAPS leaps in a sitter window: enough to leave a sitter (a leap
+        of 8 steps may land near it again), while a world that cannot avoid its sitters
+        (a narrow one, met64: nearly every reading near one in memory) keeps the pace of
+        its morph instead of leaping at every keyframe. A window that spends them is in a
+        basin the feedback walk keeps falling back to (a leap keeps 0.7 of the latent):
+        the next FRESH_LEAPS repeats leave it for an independent latent. The repeats shown
+        after those are counted in `sitters_kept`."""
         c = sitter_code(descriptor)
         repeat = self.sitters.nearest(c, step - self.sitter_window) < SITTER_BELOW
         self.sitters.add(step, c)
         if not repeat:
-            return False
-        oldest = int(np.argmin(self.sitter_leaps))
-        if step - self.sitter_leaps[oldest] < self.sitter_window:
+            return 0
+        recent = int((step - self.sitter_leaps < self.sitter_window).sum())
+        if recent >= SITTER_LEAPS + FRESH_LEAPS:
             self.sitters_kept += 1
-            return False
-        self.sitter_leaps[oldest] = step
+            return 0
+        self.sitter_leaps[int(np.argmin(self.sitter_leaps))] = step
         self.sitter_repeats += 1
-        return True
+        return LEAP if recent < SITTER_LEAPS else FRESH
 
     def to_bytes(self) -> bytes:
         """The small part, kept in the state document (the sketch has its own file)."""
@@ -339,9 +344,10 @@ class Novelty:
             # sitters], then [pictures, sitters, sitters kept, steps of the last leaps]
             self.visits, self.repeats = visits, int(repeats[0])
             self.sitter_repeats = int(repeats[1]) if len(repeats) > 1 else 0
-            if len(repeats) == 3 + SITTER_LEAPS:
-                self.sitters_kept = int(repeats[2])
-                self.sitter_leaps = repeats[3:].astype(np.int64)
+            if 3 + SITTER_LEAPS <= len(repeats) <= 3 + len(self.sitter_leaps):
+                self.sitters_kept = int(repeats[2])  # written before FRESH_LEAPS: 8 steps
+                self.sitter_leaps[:] = NEVER
+                self.sitter_leaps[:len(repeats) - 3] = repeats[3:]
 
     @property
     def nbytes(self) -> int:

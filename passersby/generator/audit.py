@@ -23,7 +23,8 @@ Every generated keyframe counts as shown (no display lag). Figures (images are t
   closest such pairs below 2 x SITTER_REPEAT (drawn like closest_pairs). Null when
   the chain has no identity package (weights.identity: null); sitter_repeats_escaped:
   the sitters the memory caught and left; sitter_repeats_kept: those it caught but
-  showed, the window's leaps being spent (novelty.SITTER_LEAPS a sitter window);
+  showed, the window's leaps being spent (novelty.SITTER_LEAPS + FRESH_LEAPS a
+  sitter window);
 - with restart_every=K: every K shown keyframes the stream is dropped without a
   final save (a power cut) and resumed from the state folder; steps must rise.
 """

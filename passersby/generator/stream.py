@@ -14,7 +14,7 @@ import torch
 from passersby.common import rng, state
 from passersby.common.config import TraversalConfig
 from passersby.common.frames import Frame
-from passersby.common.novelty import NEVER, SITTER_EVERY_S, SITTER_WINDOW_S, Novelty
+from passersby.common.novelty import FRESH, NEVER, SITTER_EVERY_S, SITTER_WINDOW_S, Novelty
 from passersby.generator import taste
 from passersby.generator.chain import Chain, to_uint8
 from passersby.generator.traversal import modes, transform
@@ -26,6 +26,7 @@ MAX_LEAPS = 4         # a keyframe is dropped unseen at most this often in a row
 DARK = 15.0           # mean 0..255 below which a keyframe is near black: dropped, like a
                       # repeat (the stand-in makes one in ~300; the screen never goes black)
 TASTE_STREAM = 1 << 32  # rng stream of the taste's Gumbel draws (candidates use 0..K-1)
+FRESH_STREAM = TASTE_STREAM + 1  # rng stream of a fresh latent after a sitter basin
 
 
 class Stream:
@@ -175,7 +176,7 @@ class Stream:
         (G's picture, uint8), whether it is dropped, and G's picture [1,3,S,S] f32."""
         image = self.chain.generate(self.z[None])  # [1,3,S,S] f32 -1..1
         frame = Frame(self.step, to_uint8(image)[0], self.z.copy())
-        repeat = self.novelty.observe(self.step, frame.image)
+        repeat, fresh = self.novelty.observe(self.step, frame.image), 0
         if repeat:
             log.info("keyframe %d nearly repeats a recent one: dropped, leaping away", self.step)
         elif self.chain.copies is not None and self.chain.copies.copies(frame.image):
@@ -186,9 +187,10 @@ class Stream:
         elif self.chain.identity is not None and self.step % self.sitter_every == 0:
             sitter = self.chain.identity.read(frame.image[None])[0]
             self.sitter = (self.step, sitter)
-            if self.novelty.observe_sitter(self.step, sitter):
-                log.info("keyframe %d shows a sitter seen before: dropped, leaping away",
-                         self.step)
+            fresh = self.novelty.observe_sitter(self.step, sitter)
+            if fresh:
+                log.info("keyframe %d shows a sitter seen before: dropped, leaping away%s",
+                         self.step, " to a fresh latent" if fresh == FRESH else "")
                 repeat = True
         if not repeat and float(frame.image.mean()) < DARK:
             self.dark += 1
@@ -201,8 +203,13 @@ class Stream:
         size = self.traversal.noise_size(self.chain.nz)
         noises = np.stack([rng.normal(self.seed, self.step + 1, size, stream=k)
                            for k in range(self.cfg.candidates)])  # [K,size] f32
-        self.z, self.last_info = self.traversal.step(self.z, noises, zhat,
-                                                     self._choose, escape=repeat)
+        if fresh == FRESH:  # out of a basin the walk keeps falling back to
+            self.z, self.last_info = rng.normal(self.seed, self.step + 1, self.chain.nz,
+                                                stream=FRESH_STREAM), StepInfo(escaped=True)
+            self.traversal.reset()
+        else:
+            self.z, self.last_info = self.traversal.step(self.z, noises, zhat,
+                                                         self._choose, escape=repeat)
         self.step += 1
         if not np.isfinite(self.z).all():
             skip_to = self.skip_to

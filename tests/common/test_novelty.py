@@ -240,20 +240,25 @@ def test_sitter_sketch_has_its_own_file_and_catches_a_sitter_seen_long_ago(
 
 def test_the_sitter_memory_leaps_at_most_a_few_times_a_window_and_resumes_that(chain) -> None:  # type: ignore[no-untyped-def]
     """A world that cannot avoid its sitters (every reading near one in memory) keeps the
-    pace of its morph: SITTER_LEAPS sitter leaps in a sitter window, the other repeats
-    shown and counted; the steps of the last leaps survive a cut, and a damaged state
-    that puts one in the future cannot mute the memory."""
+    pace of its morph: SITTER_LEAPS leaps in a sitter window, then FRESH_LEAPS to a fresh
+    latent, the other repeats shown and counted; the steps of the last leaps survive a
+    cut (and a state written before the fresh leaps loads), and a damaged state that
+    puts one in the future cannot mute the memory."""
     from passersby.common import state
-    from passersby.common.novelty import SITTER_LEAPS
+    from passersby.common.novelty import FRESH, FRESH_LEAPS, LEAP, SITTER_LEAPS
 
     r = np.random.default_rng(5)
     one = r.normal(0, 0.09, 128).astype(np.float32)
     n = Novelty(100, window=5)
     n.sitter_window = 40
     assert not n.observe_sitter(0, one)
-    leaps = [step for step in range(41, 200) if n.observe_sitter(step, one)]
-    k = SITTER_LEAPS
-    assert 1 < k < 40 and leaps == [w + i for w in (41, 81, 121, 161) for i in range(k)]
+    asked = {step: n.observe_sitter(step, one) for step in range(41, 200)}
+    k = SITTER_LEAPS + FRESH_LEAPS
+    assert 1 < k < 40 and FRESH_LEAPS >= 1
+    leaps = {w + i for w in (41, 81, 121, 161) for i in range(k)}  # a sliding window:
+    assert {s for s, a in asked.items() if a} == leaps  # one leaves as one comes in
+    assert {s for s, a in asked.items() if a == LEAP} == set(range(41, 41 + SITTER_LEAPS))
+    assert all(asked[s] == FRESH for s in leaps if s >= 41 + SITTER_LEAPS)  # still a basin
     assert n.sitter_repeats == 4 * k and n.sitters_kept == 159 - 4 * k
     m = Novelty(100, window=5)
     m.sitter_window = 40
@@ -261,7 +266,19 @@ def test_the_sitter_memory_leaps_at_most_a_few_times_a_window_and_resumes_that(c
     assert (m.sitter_repeats, m.sitters_kept) == (4 * k, 159 - 4 * k)
     assert list(m.sitter_leaps) == list(n.sitter_leaps)
     m.sitters = n.sitters
-    assert not m.observe_sitter(200, one) and m.observe_sitter(201, one)
+    assert not m.observe_sitter(200, one) and m.observe_sitter(201, one) == FRESH
+
+    before = m.to_bytes()  # as written before the fresh leaps: 8 steps of leaps
+    with np.load(io.BytesIO(zlib.decompress(before)), allow_pickle=False) as d:
+        parts = dict(d)
+    parts["repeats"] = parts["repeats"][:3 + SITTER_LEAPS]
+    buf = io.BytesIO()
+    np.savez(buf, **parts)
+    old = Novelty(100, window=5)
+    old.load_bytes(zlib.compress(buf.getvalue()))
+    assert old.sitters_kept == m.sitters_kept
+    assert list(old.sitter_leaps[:SITTER_LEAPS]) == list(m.sitter_leaps[:SITTER_LEAPS])
+    assert (old.sitter_leaps[SITTER_LEAPS:] < 0).all()
 
     s = Stream(chain, config.Config().traversal, 4.0, seed=3)
     for _ in range(4):

@@ -61,6 +61,33 @@ def test_a_sitter_seen_long_ago_is_dropped_even_when_the_picture_sketch_misses_i
     assert not np.array_equal(frame.image, first[0].image)
 
 
+def test_a_window_that_spends_its_leaps_starts_afresh_from_an_independent_latent(
+        seen, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A basin the walk keeps falling back to (every reading a repeat): the first
+    SITTER_LEAPS repeats of a window leap (keeping part of the latent), the next
+    FRESH_LEAPS go to an independent latent of the edition (the same on a replay), then
+    the morph keeps its pace and the repeats shown are counted."""
+    from passersby.common import rng
+    from passersby.common.novelty import FRESH_LEAPS, SITTER_LEAPS
+    from passersby.generator.stream import FRESH_STREAM
+
+    cfg = config.Config().traversal
+    s = Stream(seen, cfg, 4.0, seed=9)
+    monkeypatch.setattr(s.novelty, "observe", lambda step, image: False)
+    s.novelty.sitter_window = 400  # one window for the whole test
+    s.next_frame()
+    monkeypatch.setattr(s.novelty.sitters, "nearest", lambda c, before: 0.0)  # all repeats
+    fresh = []
+    while s.novelty.sitters_kept == 0:
+        step = s.step
+        s._advance()
+        if s.step % s.sitter_every == 0 and \
+                np.array_equal(s.z, rng.normal(9, step + 1, seen.nz, stream=FRESH_STREAM)):
+            fresh.append(step)
+    assert s.novelty.sitter_repeats == SITTER_LEAPS + FRESH_LEAPS and len(fresh) == FRESH_LEAPS
+    assert s.step < 400  # all in one window
+
+
 def test_the_sitter_memory_resumes_exactly_after_a_cut(seen, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A stream cut and resumed from its folder shows what the uninterrupted one shows:
     the sitter sketch comes back from its own file, so every escape is the same."""
