@@ -146,6 +146,11 @@ class Recipe:
                                        "with --imle-learn) G(L z), L the learned latents' "
                                        "Cholesky factor: the spread the shipped G samples",
                              choices=("normal", "learned"))
+    mode_seeking: float = flag(0.0, "weight of a spread term (mode seeking, Mao et al. 2019): "
+                                    "the adversary's fakes in pairs of independent latents, "
+                                    "each pair pushed apart in the coverage space (--imle's) "
+                                    "the harder the closer (1 / (distance over the crops' "
+                                    "median + 0.1)); default {default}: none", metavar="W")
     widen: int = flag(0, "with --init of a light G: start from it widened to this --ngf, making "
                          "the same pictures (train/widen.py; default {default}: its own width)",
                       metavar="NGF")
@@ -361,6 +366,7 @@ class Nets:
         self.opt_z: torch.optim.Optimizer | None = None  # --imle-learn: the latents' own
         self.learn = recipe.imle_learn
         self.space = self.real_features = None
+        self.crop_spread: float | None = None           # --mode-seeking's unit
         if not recipe.ema_rampup >= 0:
             raise TrainError(f"--ema-rampup {recipe.ema_rampup}: use a ratio >= 0 (0: the "
                              f"fixed --ema; 0.05: StyleGAN2-ADA's)")
@@ -375,6 +381,11 @@ class Nets:
             raise TrainError(f"--imle {recipe.imle} --imle-pool {recipe.imle_pool} --imle-every "
                              f"{recipe.imle_every}: use a weight >= 0 (0: none), a pool of at "
                              f"least 1 latent, every >= 0 steps (0: one pass over the crops)")
+        if not (0 <= recipe.mode_seeking < 100) or (recipe.mode_seeking > 0 and not (
+                recipe.imle > 0 and self.d is not None and recipe.batch >= 2)):
+            raise TrainError(f"--mode-seeking {recipe.mode_seeking}: use a weight >= 0 and "
+                             f"< 100 (e.g. 2; 0: none), with --imle W > 0 (its space), a "
+                             f"discriminator (its fakes) and --batch of 2 or more")
         if recipe.imle > 0:
             from passersby.train import imle, projected
 
@@ -510,6 +521,8 @@ def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
     loss_g = g_loss(recipe, nets.d(diff_augment(fake, gen, p)))
     if nets.space is not None:                  # every crop keeps a picture near it
         loss_g = loss_g + recipe.imle * _coverage(nets, real, recipe, step, idx)
+    if recipe.mode_seeking > 0:                 # no two of the sampler's pictures alike
+        loss_g = loss_g + recipe.mode_seeking * _mode_seeking(nets, real, recipe, step, fake)
     if nets.g0 is not None:                     # keep the init's faces: light/dark layout
         with torch.no_grad():
             want = structure(nets.g0(z))
@@ -554,6 +567,24 @@ def _coverage(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
     dev = real.device
     z = _latents(nets, real, recipe, step)
     return imle.loss(nets.space, nets.g(z[idx.to(dev)]), nets.real_features[idx.to(dev)])
+
+
+def _mode_seeking(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
+                  fake: torch.Tensor) -> torch.Tensor:
+    """Mode seeking (MSGAN, Mao et al. 2019) in the coverage space: the fakes [B,...] of
+    independent latents in pairs (i, i + B/2), each pair's distance over the crops'
+    median pairwise distance r, the term mean(1 / (r + 0.1)): it pushes close pairs apart
+    hard, far ones hardly (a G that answers many latents with one face pays for it)."""
+    _latents(nets, real, recipe, step)          # the crops' features, once
+    assert nets.real_features is not None
+    if nets.crop_spread is None:
+        f = nets.real_features
+        nets.crop_spread = float(torch.cdist(f, f)[tuple(torch.triu_indices(
+            len(f), len(f), 1))].median())
+    half = fake.shape[0] // 2
+    f = nets.space(fake[:2 * half])
+    r = (f[:half] - f[half:]).square().sum(1).add(1e-12).sqrt() / nets.crop_spread
+    return (1.0 / (r + 0.1)).mean()
 
 
 def _latents(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int) -> torch.Tensor:

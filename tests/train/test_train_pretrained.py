@@ -442,3 +442,46 @@ def test_coverage_space_reads_the_face_square_again_with_its_weight() -> None:
     for bad in (-1.0, float("nan"), 1e9):
         with pytest.raises(ValueError, match="face weight"):
             imle.Space(face=bad)
+
+
+def test_mode_seeking_pushes_alike_pairs_apart_and_a_run_with_it_resumes_exactly(
+        tmp_path: Path) -> None:
+    """--mode-seeking W: the adversary's fakes in pairs (i, i + B/2); the term is highest
+    for a pair that is one picture, lower for two pictures, a gradient step on it parts a
+    close pair; a run with it resumes bit for bit and says so; bad weights refused."""
+    dataset, root = _blobs(tmp_path), tmp_path / "weights"
+    recipe = Recipe(batch=4, ngf=8, checkpoint_every=2, sample_every=2, d_arch="projected",
+                    d_size=64, beta1=0.0, imle=1.0, imle_pool=16, mode_seeking=2.0)
+    nets = generator.Nets(recipe, root, None, torch.device("cpu"))
+    crops, _ = data.load_crops(dataset, 64)
+    real = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()
+    x = real[:4].float() / 127.5 - 1.0
+    same = torch.cat([x[:2], x[:2]])                     # both pairs one picture
+    apart = torch.cat([x[:2], x[2:4]])
+    term = generator._mode_seeking(nets, real, recipe, 0, same)
+    assert nets.crop_spread is not None and nets.crop_spread > 0
+    assert abs(term.item() - 10.0) < 1e-3                # 1 / (0 + 0.1)
+    assert generator._mode_seeking(nets, real, recipe, 0, apart).item() < 5.0
+    near = torch.cat([x[:2], x[:2] + 0.05 * (x[2:4] - x[:2])]).requires_grad_(True)
+    before = nets.space(near.detach())
+    generator._mode_seeking(nets, real, recipe, 0, near).backward()
+    assert near.grad is not None and near.grad.abs().sum() > 0
+    with torch.no_grad():
+        after = nets.space(near - 0.5 * near.grad)
+    gap = (before[:2] - before[2:]).norm(dim=1), (after[:2] - after[2:]).norm(dim=1)
+    assert (gap[1] > gap[0]).all()
+
+    whole = train(root, dataset, "whole", recipe, steps=5)
+    train(root, dataset, "cut", recipe, steps=4)
+    assert train(root, dataset, "cut", recipe, steps=5)["tensors_sha256"] == \
+        whole["tensors_sha256"]
+    assert "--mode-seeking 2.0" in whole["made_by"]
+    plain = train(root, dataset, "plain", Recipe(**{**generator.asdict(recipe),
+                                                    "mode_seeking": 0.0}), steps=5)
+    assert plain["tensors_sha256"] != whole["tensors_sha256"]
+    for bad, why in ((-1.0, "--mode-seeking -1.0"), (float("nan"), "--mode-seeking nan")):
+        with pytest.raises(generator.TrainError, match=why):
+            train(root, dataset, "bad", Recipe(**{**generator.asdict(recipe),
+                                                  "mode_seeking": bad}), steps=1)
+    with pytest.raises(generator.TrainError, match="--mode-seeking 2.0.*--imle W"):
+        train(root, dataset, "bad", Recipe(batch=4, ngf=8, mode_seeking=2.0), steps=1)
