@@ -340,7 +340,11 @@ class Novelty:
                     (d["visits_hi"].astype(np.uint16) << 8)
             if visits.shape != self.visits.shape or visits.dtype != self.visits.dtype:
                 raise ValueError("novelty memory of another layout")
-            repeats = d["repeats"]  # [pictures] before the sitters, then [pictures,
+            repeats = d["repeats"]
+            if repeats.ndim != 1 or repeats.dtype.kind not in "iu" or not len(repeats):
+                raise ValueError(f"novelty counts of shape {repeats.shape} and type "
+                                 f"{repeats.dtype}, not a row of integers")
+            # [pictures] before the sitters, then [pictures,
             # sitters], then [pictures, sitters, sitters kept, steps of the last leaps]
             self.visits, self.repeats = visits, int(repeats[0])
             self.sitter_repeats = int(repeats[1]) if len(repeats) > 1 else 0

@@ -7,6 +7,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from passersby.common import config, rng
 from passersby.common.novelty import (
@@ -279,6 +280,13 @@ def test_the_sitter_memory_leaps_at_most_a_few_times_a_window_and_resumes_that(c
     assert old.sitters_kept == m.sitters_kept
     assert list(old.sitter_leaps[:SITTER_LEAPS]) == list(m.sitter_leaps[:SITTER_LEAPS])
     assert (old.sitter_leaps[SITTER_LEAPS:] < 0).all()
+    for bad in (parts["repeats"].reshape(1, -1), parts["repeats"].astype(np.float64),
+                parts["repeats"][:0]):                   # hostile counts: refused whole
+        buf = io.BytesIO()
+        np.savez(buf, **{**parts, "repeats": bad})
+        with pytest.raises(ValueError, match="not a row of integers"):
+            old.load_bytes(zlib.compress(buf.getvalue()))
+        assert old.sitters_kept == m.sitters_kept        # nothing half-loaded
 
     s = Stream(chain, config.Config().traversal, 4.0, seed=3)
     for _ in range(4):
