@@ -176,7 +176,7 @@ class Stream:
         (G's picture, uint8), whether it is dropped, and G's picture [1,3,S,S] f32."""
         image = self.chain.generate(self.z[None])  # [1,3,S,S] f32 -1..1
         frame = Frame(self.step, to_uint8(image)[0], self.z.copy())
-        repeat, fresh = self.novelty.observe(self.step, frame.image), 0
+        repeat, asked = self.novelty.observe(self.step, frame.image), 0
         if repeat:
             log.info("keyframe %d nearly repeats a recent one: dropped, leaping away", self.step)
         elif self.chain.copies is not None and self.chain.copies.copies(frame.image):
@@ -187,10 +187,10 @@ class Stream:
         elif self.chain.identity is not None and self.step % self.sitter_every == 0:
             sitter = self.chain.identity.read(frame.image[None])[0]
             self.sitter = (self.step, sitter)
-            fresh = self.novelty.observe_sitter(self.step, sitter)
-            if fresh:
+            asked = self.novelty.observe_sitter(self.step, sitter)  # 0, LEAP or FRESH
+            if asked:
                 log.info("keyframe %d shows a sitter seen before: dropped, leaping away%s",
-                         self.step, " to a fresh latent" if fresh == FRESH else "")
+                         self.step, " to a fresh latent" if asked == FRESH else "")
                 repeat = True
         if not repeat and float(frame.image.mean()) < DARK:
             self.dark += 1
@@ -203,7 +203,7 @@ class Stream:
         size = self.traversal.noise_size(self.chain.nz)
         noises = np.stack([rng.normal(self.seed, self.step + 1, size, stream=k)
                            for k in range(self.cfg.candidates)])  # [K,size] f32
-        if fresh == FRESH:  # out of a basin the walk keeps falling back to
+        if asked == FRESH:  # out of a basin the walk keeps falling back to
             self.z, self.last_info = rng.normal(self.seed, self.step + 1, self.chain.nz,
                                                 stream=FRESH_STREAM), StepInfo(escaped=True)
             self.traversal.reset()

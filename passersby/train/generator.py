@@ -522,7 +522,7 @@ def train_step(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
     if nets.space is not None:                  # every crop keeps a picture near it
         loss_g = loss_g + recipe.imle * _coverage(nets, real, recipe, step, idx)
     if recipe.mode_seeking > 0:                 # no two of the sampler's pictures alike
-        loss_g = loss_g + recipe.mode_seeking * _mode_seeking(nets, real, recipe, step, fake)
+        loss_g = loss_g + recipe.mode_seeking * _mode_seeking(nets, real, fake)
     if nets.g0 is not None:                     # keep the init's faces: light/dark layout
         with torch.no_grad():
             want = structure(nets.g0(z))
@@ -569,22 +569,28 @@ def _coverage(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
     return imle.loss(nets.space, nets.g(z[idx.to(dev)]), nets.real_features[idx.to(dev)])
 
 
-def _mode_seeking(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
-                  fake: torch.Tensor) -> torch.Tensor:
+def _mode_seeking(nets: Nets, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Mode seeking (MSGAN, Mao et al. 2019) in the coverage space: the fakes [B,...] of
     independent latents in pairs (i, i + B/2), each pair's distance over the crops'
     median pairwise distance r, the term mean(1 / (r + 0.1)): it pushes close pairs apart
     hard, far ones hardly (a G that answers many latents with one face pays for it)."""
-    _latents(nets, real, recipe, step)          # the crops' features, once
-    assert nets.real_features is not None
     if nets.crop_spread is None:
-        f = nets.real_features
+        f = _crop_features(nets, real)
         nets.crop_spread = float(torch.cdist(f, f)[tuple(torch.triu_indices(
             len(f), len(f), 1))].median())
     half = fake.shape[0] // 2
     f = nets.space(fake[:2 * half])
     r = (f[:half] - f[half:]).square().sum(1).add(1e-12).sqrt() / nets.crop_spread
     return (1.0 / (r + 0.1)).mean()
+
+
+def _crop_features(nets: Nets, real: torch.Tensor) -> torch.Tensor:
+    """The crops [N,3,S,S] uint8 read in the coverage space [N,D], once a run."""
+    if nets.real_features is None:
+        with torch.no_grad():
+            nets.real_features = torch.cat([nets.space(real[i:i + 64].float() / 127.5 - 1.0)
+                                            for i in range(0, real.shape[0], 64)])
+    return nets.real_features
 
 
 def _latents(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int) -> torch.Tensor:
@@ -594,10 +600,7 @@ def _latents(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int) -> torch
     from passersby.train import imle
 
     space = nets.space
-    if nets.real_features is None:
-        with torch.no_grad():
-            nets.real_features = torch.cat([space(real[i:i + 64].float() / 127.5 - 1.0)
-                                            for i in range(0, real.shape[0], 64)])
+    _crop_features(nets, real)
     every = recipe.imle_every or max(1, real.shape[0] // recipe.batch)
     if nets.imle_z is None or (step % every == 0 and nets.opt_z is None):
         keep = nets.imle_z if recipe.imle_keep else None

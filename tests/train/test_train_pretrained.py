@@ -458,13 +458,13 @@ def test_mode_seeking_pushes_alike_pairs_apart_and_a_run_with_it_resumes_exactly
     x = real[:4].float() / 127.5 - 1.0
     same = torch.cat([x[:2], x[:2]])                     # both pairs one picture
     apart = torch.cat([x[:2], x[2:4]])
-    term = generator._mode_seeking(nets, real, recipe, 0, same)
+    term = generator._mode_seeking(nets, real, same)
     assert nets.crop_spread is not None and nets.crop_spread > 0
     assert abs(term.item() - 10.0) < 1e-3                # 1 / (0 + 0.1)
-    assert generator._mode_seeking(nets, real, recipe, 0, apart).item() < 5.0
+    assert generator._mode_seeking(nets, real, apart).item() < 5.0
     near = torch.cat([x[:2], x[:2] + 0.05 * (x[2:4] - x[:2])]).requires_grad_(True)
     before = nets.space(near.detach())
-    generator._mode_seeking(nets, real, recipe, 0, near).backward()
+    generator._mode_seeking(nets, real, near).backward()
     assert near.grad is not None and near.grad.abs().sum() > 0
     with torch.no_grad():
         after = nets.space(near - 0.5 * near.grad)
