@@ -566,7 +566,7 @@ def _coverage(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int,
 
     dev = real.device
     z = _latents(nets, real, recipe, step)
-    return imle.loss(nets.space, nets.g(z[idx.to(dev)]), nets.real_features[idx.to(dev)])
+    return imle.loss(nets.space, nets.g(z[idx.to(dev)]), _crop_features(nets, real)[idx.to(dev)])
 
 
 def _mode_seeking(nets: Nets, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -599,12 +599,11 @@ def _latents(nets: Nets, real: torch.Tensor, recipe: Recipe, step: int) -> torch
     of its own (a function of seed and step), so calling it twice in a step is the same."""
     from passersby.train import imle
 
-    space = nets.space
-    _crop_features(nets, real)
     every = recipe.imle_every or max(1, real.shape[0] // recipe.batch)
     if nets.imle_z is None or (step % every == 0 and nets.opt_z is None):
         keep = nets.imle_z if recipe.imle_keep else None
-        nets.set_latents(imle.nearest(nets.g, space, nets.real_features, recipe.imle_pool,
+        nets.set_latents(imle.nearest(nets.g, nets.space, _crop_features(nets, real),
+                                      recipe.imle_pool,
                                       step_rng(recipe.seed + 104_729, step), keep=keep,
                                       unique=recipe.imle_unique))
     return nets.imle_z
