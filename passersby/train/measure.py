@@ -307,7 +307,7 @@ def run(root: Path, package: str, dataset: Path, count: int = 1000, seed: int = 
         from passersby.train import yardsticks
 
         try:
-            figures.update(yardsticks.measure(samples, crops, seed))
+            figures.update(yardsticks.measure(samples, crops, seed, cache=dataset))
         except yardsticks.YardstickUnavailable as e:
             raise data.DataError(f"{e} (or give --no-pretrained for the other figures)") from None
         _pretrained_bar(figures)

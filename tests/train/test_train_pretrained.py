@@ -485,3 +485,38 @@ def test_mode_seeking_pushes_alike_pairs_apart_and_a_run_with_it_resumes_exactly
                                                   "mode_seeking": bad}), steps=1)
     with pytest.raises(generator.TrainError, match="--mode-seeking 2.0.*--imle W"):
         train(root, dataset, "bad", Recipe(batch=4, ngf=8, mode_seeking=2.0), steps=1)
+
+
+def test_the_crops_side_is_read_once_and_a_damaged_copy_is_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    crops = np.random.default_rng(3).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
+    d, found, f = yardsticks.crop_side(crops, tmp_path)
+    kept = list(tmp_path.glob("yardsticks-*.npz"))
+    assert len(kept) == 1 and d.shape == (6, 128) and f.shape == (6, 1280)
+    real_descriptors = yardsticks.descriptors
+
+    def refuse(images: np.ndarray) -> tuple:
+        raise AssertionError("the crops were read again though their side was kept")
+
+    monkeypatch.setattr(yardsticks, "descriptors", refuse)
+    d2, found2, f2 = yardsticks.crop_side(crops, tmp_path)
+    assert np.array_equal(d, d2) and found == found2 and np.array_equal(f, f2)
+    other = crops.copy()
+    other[0, 0, 0, 0] ^= 1                                   # other crops: another key
+    with pytest.raises(AssertionError, match="read again"):
+        yardsticks.crop_side(other, tmp_path)
+    monkeypatch.setattr(yardsticks, "descriptors", real_descriptors)
+    for damage in (b"not an npz", None):
+        if damage is None:                                   # a well-formed foreign file
+            np.savez(kept[0], descriptors=np.full((6, 128), np.nan, np.float32),
+                     found=np.float64(1.0), features=np.zeros((6, 1280)))
+        else:
+            kept[0].write_bytes(damage)
+        d3, _, f3 = yardsticks.crop_side(crops, tmp_path)
+        assert np.allclose(d3, d) and np.allclose(f3, f)
+        assert "read again" in caplog.text
+        caplog.clear()
+        with np.load(kept[0]) as z:
+            assert np.array_equal(z["descriptors"], d3)         # replaced
+    d4, _, _ = yardsticks.crop_side(crops, tmp_path / "absent" / "folder")  # cannot keep
+    assert np.allclose(d4, d) and "cannot keep" in caplog.text
