@@ -141,7 +141,7 @@ def cmd_generator(args: argparse.Namespace) -> int:
         + (f"  p {info['ada_p']:.3f}" if info.get("ada_p") is not None else "")))
     recipe = generator.Recipe(**given(args, generator.Recipe))
     m = generator.train(root, Path(args.data), args.out, recipe, args.init, steps, minutes,
-                        args.device, progress, args.keep_every)
+                        args.device, progress, args.keep_every, args.branch)
     print(file=sys.stderr)
     print(f"wrote {root / args.out} ({m['steps']} steps, {m['minutes']} min; losses D "
           f"{m['losses']['d']} G {m['losses']['g']}; samples {root / args.out / m['samples']})")
@@ -319,6 +319,12 @@ def flags_generator(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--data", help="dataset folder made by `train data`")
     sp.add_argument("--out", help="package name to write")
     sp.add_argument("--init", help="package to fine-tune (e.g. dcgan64-standin)")
+    sp.add_argument("--branch", metavar="RUN[@STEP]",
+                    help="start this new run from RUN's checkpoint (its latest, or its kept "
+                         "STEP), D, learned latents and optimizers included, changing only "
+                         "weights and rates (--lr-g, --lr-d, --ema, --ema-rampup, --imle, "
+                         "--imle-face, --imle-every, --mode-seeking); give RUN's other "
+                         "options and --init unchanged")
     _budget_flags(sp, 25.0)
     sp.add_argument("--keep-every", dest="keep_every", type=int, default=0, metavar="K",
                     help="keep the checkpoint of every K-th step (a multiple of 50); later, "

@@ -669,6 +669,72 @@ def _resume(folder: Path, nets: Nets, expect: dict, defaults: dict | None = None
     return record
 
 
+# what a branch may change: weights and rates; the nets, their shapes, the data and the
+# seed stay those of the run it branches from
+LOOSE = ("lr_g", "lr_d", "ema", "ema_rampup", "imle", "imle_face", "imle_every",
+         "mode_seeking")
+
+
+def _branch(root: Path, source: str, folder: Path, expect: dict) -> None:
+    """`--branch RUN[@STEP]`: a new run starts from RUN's checkpoint (its latest, or its
+    kept STEP), all of it (G, its average, D, the crops' learned latents, the optimizers,
+    the step), under this command's recipe, which may differ from RUN's in LOOSE fields
+    only: a lever is tried from where a run stands, without the restart of a fresh D and
+    fresh latents. Once started, the branch is a run of its own and resumes as any."""
+    run, at, step = source.partition("@")[0], source.partition("@")[2], None
+    if at:
+        if not at.isdigit():
+            raise TrainError(f"--branch {source}: STEP must be a whole number (a kept step "
+                             f"of {run}), e.g. --branch {run}@2500")
+        step = int(at)
+    if (folder / "checkpoint.json").exists():                  # the branch goes on
+        record = json.loads((folder / "checkpoint.json").read_text(encoding="utf-8"))
+        was = record.get("branched_from") or {}
+        if (was.get("run"), was.get("step") if step is not None else None) != (run, step):
+            raise TrainError(f"--branch {source}: {folder} holds a run "
+                             + (f"branched from {was.get('run')}@{was.get('step')}" if was
+                                else "that is no branch")
+                             + "; drop --branch to continue it, or give another --out")
+        return
+    src = root / run / TRAIN_DIR
+    path = src / (f"checkpoint-{step:07d}.json" if step is not None else "checkpoint.json")
+    if not path.exists():
+        kept = kept_steps(src) if src.is_dir() else []
+        raise TrainError(f"--branch {source}: no checkpoint there ({path}); give a run of "
+                         f"this weights folder" + (f" and one of its kept steps: "
+                                                   f"{', '.join(map(str, kept))}" if kept else
+                                                   " that has a checkpoint"))
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        tensors = (src / record["file"]).read_bytes()
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise TrainError(f"--branch {source}: {path} is unreadable ({e}); give another "
+                         f"step") from None
+    theirs = {**DEFAULTS, **(record.get("recipe") or {})}
+    changed = {k: [theirs.get(k), v] for k, v in expect["recipe"].items()
+               if theirs.get(k) != v}
+    fixed = [k for k in changed if k not in LOOSE]
+    if fixed:
+        k = fixed[0]
+        raise TrainError(f"--branch {source}: {k} is {changed[k][0]!r} there and "
+                         f"{changed[k][1]!r} here; a branch keeps the run's nets, data and "
+                         f"seed and may change only {', '.join(LOOSE)}: give {k} = "
+                         f"{changed[k][0]!r} (or train a new run with --init)")
+    for k in ("init", "data_sha256", "projector_sha256", "backbone_sha256"):
+        if record.get(k) != expect.get(k):
+            raise TrainError(f"--branch {source}: the run there has another {k} "
+                             f"({record.get(k)!r} against {expect.get(k)!r}): give its "
+                             f"--init and --data")
+    record.update(recipe=expect["recipe"], branched_from={
+        "run": run, "step": step if step is not None else record["step"],
+        "changed": changed})
+    (folder / record["file"]).write_bytes(tensors)
+    (folder / "checkpoint.json").write_text(json.dumps(record, indent=1) + "\n",
+                                            encoding="utf-8")
+    log.info("branching %s from %s at step %d (changed: %s)", folder, run, record["step"],
+             ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items()) or "nothing")
+
+
 CARRIED = "carried"
 
 
@@ -795,7 +861,7 @@ def _sample_grid(g: nn.Module, z: torch.Tensor, path: Path) -> None:
 def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
           init: str | None = None, steps: int | None = None, minutes: float | None = None,
           device: str = "auto", progress: Callable[[dict], None] | None = None,
-          keep_every: int = 0) -> dict:
+          keep_every: int = 0, branch: str | None = None) -> dict:
     """Train (or continue) until `steps` in all or `minutes` of training in all; then
     export the package `<root>/<out>` and return its manifest. `keep_every` K: keep the
     checkpoint of every K-th step; `steps` N below the run's last step exports the kept
@@ -819,6 +885,8 @@ def train(root: Path, dataset: Path, out: str, recipe: Recipe = Recipe(),
     _adopt_carried(root, out, folder)
     expect = {"recipe": asdict(recipe), "init": nets.init, **nets.frozen(),
               "data_sha256": hashlib.sha256(crops.tobytes()).hexdigest()}
+    if branch:
+        _branch(root, branch, folder, expect)
     record = _resume(folder, nets, expect, DEFAULTS) or {**expect, "step": 0, "elapsed_s": 0.0,
                                                 "losses": [None, None], "history": []}
     z_fixed = torch.randn(64, nets.g.nz, generator=torch.Generator().manual_seed(recipe.seed + 7))
@@ -877,8 +945,11 @@ def _export(root: Path, out: str, nets: Nets, record: dict, report: dict,
     licence = (f"Fine-tuned from {init['package']}, whose licence is: {init['licence']} "
                f"These weights inherit it. Training images: {images}." if init else
                f"Trained from scratch by passersby; training images: {images}.")
+    fork = record.get("branched_from")
     made_by = (f"passersby train generator --data {dataset} --out {out}"
-               + (f" --init {init['package']}" if init else "") + f" --steps {record['step']}"
+               + (f" --init {init['package']}" if init else "")
+               + (f" --branch {fork['run']}@{fork['step']}" if fork else "")
+               + f" --steps {record['step']}"
                + f" --seed-train {recipe['seed']} --batch {recipe['batch']}"
                + "".join(f" --{flag}" + ("" if recipe[key] is True else f" {recipe[key]}")
                          for flag, key in RECIPE_FLAGS
@@ -888,7 +959,9 @@ def _export(root: Path, out: str, nets: Nets, record: dict, report: dict,
         "description": f"{recipe['size']} px generator trained by passersby on "
                        f"{report['faces']} face crops of {report['source_folder']}"
                        + (f", fine-tuned from {init['package']}" if init else ""),
-        "lineage": {"init": init, "command": made_by},
+        "lineage": {"init": init, "command": made_by,
+                    **({"branched_from": record["branched_from"]}
+                       if record.get("branched_from") else {})},
         "training_data": {"dataset": dataset.name, "crops_sha256": record["data_sha256"],
                           **{k: report[k] for k in ("source_folder", "images_listed",
                                                     "images_read", "faces", "rejected")},

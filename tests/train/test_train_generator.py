@@ -117,6 +117,35 @@ def test_kept_steps_export_exactly_what_a_run_to_that_step_makes(root: Path,
         six["tensors_sha256"]                                        # and on from 6
 
 
+def test_a_branch_goes_on_from_a_runs_step_changing_only_weights_and_rates(
+        root: Path, dataset: Path) -> None:
+    src = train(root, dataset, "src", RECIPE, STANDIN, steps=4, keep_every=2)
+    same = train(root, dataset, "same", RECIPE, STANDIN, steps=4, branch="src@2")
+    assert same["tensors_sha256"] == src["tensors_sha256"]   # nothing changed: the run itself
+    faster = Recipe(**{**vars(RECIPE), "lr_g": 5e-4})
+    fast = train(root, dataset, "fast", faster, STANDIN, steps=4, branch="src@2")
+    assert fast["tensors_sha256"] != src["tensors_sha256"]
+    record, _ = _checkpoint(root, "fast")
+    assert record["step"] == 4 and record["branched_from"] == {
+        "run": "src", "step": 2, "changed": {"lr_g": [RECIPE.lr_g, 5e-4]}}
+    assert fast["lineage"]["branched_from"]["step"] == 2
+    assert "--branch src@2" in fast["made_by"] and "--lr-g 0.0005" in fast["made_by"]
+    on = train(root, dataset, "fast", faster, STANDIN, steps=6, branch="src@2")
+    assert on["steps"] == 6                                   # a run of its own now
+    assert train(root, dataset, "fast", faster, STANDIN, steps=6)["tensors_sha256"] == \
+        on["tensors_sha256"]
+    for branch, recipe, match in (
+            ("src@2", Recipe(**{**vars(RECIPE), "batch": 6}), "batch is 4 there and 6 here"),
+            ("src@3", RECIPE, "kept steps: 2, 4"),
+            ("src@two", RECIPE, "whole number"),
+            ("nothing", RECIPE, "no checkpoint there"),
+            ("src@4", faster, "branched from src@2")):
+        out = "fast" if match.startswith("branched") else "bad"
+        with pytest.raises(TrainError, match=match):
+            train(root, dataset, out, recipe, STANDIN, steps=8, branch=branch)
+    assert not (root / "bad" / generator.TRAIN_DIR / "checkpoint.json").exists()
+
+
 def test_package_loads_in_the_chain_and_states_its_lineage(root: Path, dataset: Path) -> None:
     m = train(root, dataset, "world", RECIPE, STANDIN, steps=2)
     chain = Chain.load(root, "world", None, "cpu")
