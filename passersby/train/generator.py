@@ -681,7 +681,8 @@ def _branch(root: Path, source: str, folder: Path, expect: dict) -> None:
     the step), under this command's recipe, which may differ from RUN's in LOOSE fields
     only: a lever is tried from where a run stands, without the restart of a fresh D and
     fresh latents. Once started, the branch is a run of its own and resumes as any."""
-    run, at, step = source.partition("@")[0], source.partition("@")[2], None
+    run, _, at = source.partition("@")
+    step = None
     if at:
         if not at.isdigit():
             raise TrainError(f"--branch {source}: STEP must be a whole number (a kept step "

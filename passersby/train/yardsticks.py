@@ -191,10 +191,12 @@ def _crop_key(crops: np.ndarray) -> str:
     """What the crops' side depends on: the crops' bytes and both networks' weights."""
     h = hashlib.sha256(f"{crops.shape}".encode())
     h.update(np.ascontiguousarray(crops).tobytes())
+    from passersby.generator.weights import sha256_file
+
     folder = _package_folder("face_recognition_models")
     for name in ("shape_predictor_5_face_landmarks.dat",
                  "dlib_face_recognition_resnet_model_v1.dat"):
-        h.update(hashlib.sha256((folder / name).read_bytes()).digest())
+        h.update(sha256_file(folder / name).encode())
     _lite2()
     h.update(_LITE2["sha256"].encode())
     return h.hexdigest()[:24]
